@@ -1,0 +1,56 @@
+"""Backbone activations by name, each with its derivative for the hand-written backward pass."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+_LECUN_A, _LECUN_B = 1.7159, 0.666
+
+
+def lecun_tanh(z: torch.Tensor) -> torch.Tensor:
+    """LeCun's scaled tanh, 1.7159 * tanh(0.666 z) (the CfC paper's backbone activation)."""
+    return _LECUN_A * torch.tanh(_LECUN_B * z)
+
+
+def _lecun_grad(z, a):
+    t = a / _LECUN_A
+    return _LECUN_A * _LECUN_B * (1.0 - t * t)
+
+
+def _tanh_grad(z, a):
+    return 1.0 - a * a
+
+
+def _relu_grad(z, a):
+    return (z > 0).to(z.dtype)
+
+
+def _silu_grad(z, a):
+    s = torch.sigmoid(z)
+    return s * (1.0 + z * (1.0 - s))
+
+
+def _gelu_grad(z, a):
+    # torch.nn.GELU's default (erf) form.
+    cdf = 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
+    pdf = torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return cdf + z * pdf
+
+
+#: name -> (activation, derivative(z, activation(z)))
+ACTIVATIONS = {
+    "lecun_tanh": (lecun_tanh, _lecun_grad),
+    "tanh": (torch.tanh, _tanh_grad),
+    "relu": (F.relu, _relu_grad),
+    "silu": (F.silu, _silu_grad),
+    "gelu": (F.gelu, _gelu_grad),
+}
+
+
+def get_activation(name: str):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; valid options are {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]

@@ -1,0 +1,289 @@
+"""Closed-form continuous-time (CfC) cells and layers (Hasani et al., Nature Machine Intelligence 2022).
+
+The CfC approximates the LTC's ODE solution in closed form: no solver, one step per input. The
+equations and the letters used in shape comments are in ``liquidts/kernels/cfc/reference.py``.
+
+* :class:`CfCCell`: one step of one cell (fully connected, optional backbone).
+* :class:`WiredCfCCell`: one step of a wired CfC, one backbone-free cell per wiring layer, with the
+  wiring's sparsity mask on the ff1/ff2 weights.
+* :class:`CfC`: the sequence layer, ``y, h = cfc(x, hx=None, timespans=None)``.
+
+The parameters and semantics follow ``ncps`` 1.0.1 (``liquidts.nn.from_ncps`` converts), with its
+defects fixed: per-sample ``timespans`` work for any batch size, and ``backbone_dropout`` is applied
+after every backbone layer (ncps skips the first).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from liquidts.activations import ACTIVATIONS
+from liquidts.kernels.cfc import BACKENDS, MODES, CellWeights, cfc_reference, cfc_sequence
+from liquidts.kernels.cfc.reference import cell_step
+from liquidts.nn._inputs import check_state, prepare_sequence
+from liquidts.nn.memory import MemoryCell
+from liquidts.wirings import Wiring
+
+
+def _check_choice(name, value, valid):
+    if value not in valid:
+        raise ValueError(f"unknown {name} {value!r}; valid options are {list(valid)}")
+
+
+class CfCCell(nn.Module):
+    """One CfC step: ``h_new = cell(x, h, ts)`` with x (B, I), h (B, H), ts a number or (B,)/(B, 1).
+
+    Args:
+        input_size: features of x.
+        hidden_size: units H.
+        mode: ``"default"`` (gated), ``"no_gate"`` or ``"pure"`` (direct solution, no backbone heads).
+        activation: backbone activation, one of ``lecun_tanh``, ``tanh``, ``relu``, ``silu``, ``gelu``.
+        backbone_units, backbone_layers, backbone_dropout: the MLP that reads ``[x, h]``
+            (``backbone_layers=0``: the heads read ``[x, h]`` directly).
+        sparsity_mask: optional (I + H, H) 0/1 array; masks the ff1/ff2 weights (wired cells).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, mode: str = "default",
+                 activation: str = "lecun_tanh", backbone_units: int = 128, backbone_layers: int = 1,
+                 backbone_dropout: float = 0.0, sparsity_mask=None):
+        super().__init__()
+        _check_choice("mode", mode, MODES)
+        _check_choice("activation", activation, ACTIVATIONS)
+        if backbone_layers < 0 or (backbone_layers > 0 and backbone_units < 1):
+            raise ValueError("backbone_layers must be >= 0 and backbone_units >= 1 when a backbone is used")
+        if not 0.0 <= backbone_dropout < 1.0:
+            raise ValueError(f"backbone_dropout must be in [0, 1), got {backbone_dropout}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.mode = mode
+        self.activation = activation
+        self.backbone_layers = backbone_layers
+        self.backbone_dropout = backbone_dropout
+        widths = [input_size + hidden_size] + [backbone_units] * backbone_layers
+        self.backbone = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        heads = 1 if mode == "pure" else 4
+        # Rows: ff1, ff2, time_a, time_b (ff1 only in pure mode); one matrix so a step is one product.
+        self.head = nn.Linear(widths[-1], heads * hidden_size)
+        if mode == "pure":
+            self.w_tau = nn.Parameter(torch.zeros(hidden_size))
+            self.A = nn.Parameter(torch.ones(hidden_size))
+        else:
+            self.register_parameter("w_tau", None)
+            self.register_parameter("A", None)
+        if sparsity_mask is None:
+            self.register_buffer("head_mask", None)
+        elif backbone_layers:
+            raise ValueError("a sparsity_mask applies to cells without backbone (backbone_layers=0)")
+        else:
+            mask = torch.ones(heads * hidden_size, input_size + hidden_size)
+            ff_rows = min(2, heads) * hidden_size
+            mask[:ff_rows] = torch.from_numpy(np.abs(np.asarray(sparsity_mask, dtype=np.float32)).T).repeat(
+                min(2, heads), 1)
+            self.register_buffer("head_mask", mask, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        for layer in self.backbone:
+            nn.init.xavier_uniform_(layer.weight)
+            _default_bias_init(layer)
+        # Xavier per head, as if each head were its own (H, K) matrix (ncps's initialisation).
+        for block in self.head.weight.data.split(self.hidden_size):
+            nn.init.xavier_uniform_(block)
+        bound = 1.0 / math.sqrt(self.head.in_features)
+        nn.init.uniform_(self.head.bias, -bound, bound)
+
+    @property
+    def state_size(self) -> int:
+        return self.hidden_size
+
+    def weights(self) -> CellWeights:
+        """The effective weights (mask applied), split as the recurrence kernels take them."""
+        first = self.backbone[0] if self.backbone_layers else self.head
+        weight = first.weight if self.head_mask is None else first.weight * self.head_mask
+        head = self.head if self.backbone_layers else None
+        return CellWeights(
+            in_weight=weight[:, : self.input_size],
+            rec_weight=weight[:, self.input_size:],
+            bias=first.bias,
+            hidden=tuple((layer.weight, layer.bias) for layer in self.backbone[1:]),
+            head_weight=None if head is None else head.weight,
+            head_bias=None if head is None else head.bias,
+            w_tau=self.w_tau,
+            A=self.A,
+        )
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor, ts=1.0) -> torch.Tensor:
+        w = self.weights()
+        ts = _step_timespans(ts, x)
+        return cell_step(F.linear(x, w.in_weight, w.bias), h, ts, w, self.mode, self.activation,
+                         self.backbone_dropout, self.training)
+
+
+def _default_bias_init(layer: nn.Linear):
+    bound = 1.0 / math.sqrt(layer.in_features)
+    nn.init.uniform_(layer.bias, -bound, bound)
+
+
+def _step_timespans(ts, x):
+    """A step's elapsed time as (B, 1)."""
+    if isinstance(ts, torch.Tensor):
+        return ts.to(x.dtype).reshape(-1, 1).expand(x.shape[0], 1)
+    return x.new_full((x.shape[0], 1), float(ts))
+
+
+class WiredCfCCell(nn.Module):
+    """One step of a CfC on a wiring: a backbone-free :class:`CfCCell` per wiring layer.
+
+    The state is all layers' states concatenated in layer order (for an NCP: inter, command,
+    motor); the output is the last layer's state (the motor neurons).
+    """
+
+    def __init__(self, input_size: int, wiring: Wiring, mode: str = "default"):
+        super().__init__()
+        wiring.build(input_size)
+        self.wiring = wiring
+        self.layers = nn.ModuleList()
+        in_features = input_size
+        for l in range(wiring.num_layers):
+            neurons = wiring.get_neurons_of_layer(l)
+            if l == 0:
+                input_mask = wiring.sensory_adjacency_matrix[:, neurons]
+            else:
+                input_mask = wiring.adjacency_matrix[wiring.get_neurons_of_layer(l - 1)][:, neurons]
+            # Each layer's own recurrent connections are dense, as in ncps.
+            mask = np.concatenate([input_mask, np.ones((len(neurons), len(neurons)))], axis=0)
+            self.layers.append(CfCCell(in_features, len(neurons), mode, backbone_layers=0,
+                                       backbone_units=0, sparsity_mask=mask))
+            in_features = len(neurons)
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        return self.wiring.layer_sizes
+
+    @property
+    def state_size(self) -> int:
+        return self.wiring.units
+
+    @property
+    def output_size(self) -> int:
+        return self.wiring.output_dim
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor, ts=1.0) -> torch.Tensor:
+        states = h.split(self.layer_sizes, dim=-1)
+        new = []
+        for cell, state in zip(self.layers, states):
+            x = cell(x, state, ts)
+            new.append(x)
+        return torch.cat(new, dim=-1)
+
+
+class CfC(nn.Module):
+    """A CfC sequence layer: ``y, h = cfc(x, hx=None, timespans=None)``.
+
+    Args:
+        input_size: features I of ``x``.
+        units: number of units, or a :class:`~liquidts.wirings.Wiring` (e.g. an NCP); with a wiring
+            the output is the motor neurons and there is no backbone.
+        proj_size: optional linear projection of the output.
+        return_sequences: output every step (B, T, out) or only the last (B, out).
+        batch_first: ``x`` is (B, T, I) (default) or (T, B, I).
+        mixed_memory: run an LSTM-style memory cell before the CfC cell at each step; the state is
+            then a tuple ``(h, c)``.
+        mode: ``"default"``, ``"no_gate"`` or ``"pure"``.
+        activation, backbone_units (default 128), backbone_layers (default 1), backbone_dropout
+            (default 0): the backbone of an unwired CfC.
+        backend: ``"auto"`` (Triton kernel for CUDA tensors when available, else PyTorch),
+            ``"torch"`` or ``"triton"``.
+
+    ``timespans`` gives each sample's elapsed time before every step, shaped like the batch and time
+    axes of ``x`` (a number applies to all); default 1. ``hx`` carries the state between calls, so a
+    long series fed in chunks gives the same result as fed whole.
+    """
+
+    def __init__(self, input_size: int, units, proj_size: int | None = None, return_sequences: bool = True,
+                 batch_first: bool = True, mixed_memory: bool = False, mode: str = "default",
+                 activation: str = "lecun_tanh", backbone_units: int | None = None,
+                 backbone_layers: int | None = None, backbone_dropout: float | None = None,
+                 backend: str = "auto"):
+        super().__init__()
+        if not isinstance(input_size, (int, np.integer)) or input_size < 1:
+            raise ValueError(f"input_size must be a positive integer, got {input_size!r}")
+        _check_choice("mode", mode, MODES)
+        _check_choice("backend", backend, BACKENDS)
+        self.input_size = int(input_size)
+        self.proj_size = proj_size
+        self.return_sequences = return_sequences
+        self.batch_first = batch_first
+        self.mixed_memory = mixed_memory
+        self.mode = mode
+        self.backend = backend
+        if isinstance(units, Wiring):
+            if any(v is not None for v in (backbone_units, backbone_layers, backbone_dropout)):
+                raise ValueError("a wired CfC has no backbone: do not pass backbone_units/layers/dropout")
+            self.wiring = units
+            self.cell = WiredCfCCell(self.input_size, units, mode)
+            self.state_size = units.units
+            self.output_size = units.output_dim
+            self.activation = activation
+        elif isinstance(units, (int, np.integer)) and units >= 1:
+            self.wiring = None
+            self.cell = CfCCell(self.input_size, int(units), mode, activation,
+                                128 if backbone_units is None else backbone_units,
+                                1 if backbone_layers is None else backbone_layers,
+                                0.0 if backbone_dropout is None else backbone_dropout)
+            self.state_size = int(units)
+            self.output_size = int(units)
+            self.activation = activation
+        else:
+            raise TypeError(f"units must be a positive int or a Wiring, got {units!r}")
+        self.memory = MemoryCell(self.input_size, self.state_size) if mixed_memory else None
+        self.fc = nn.Identity() if proj_size is None else nn.Linear(self.output_size, proj_size)
+        if proj_size is not None:
+            self.output_size = proj_size
+
+    @property
+    def cells(self) -> list:
+        return list(self.cell.layers) if self.wiring is not None else [self.cell]
+
+    def forward(self, input: torch.Tensor, hx=None, timespans=None):
+        x, ts, unbatched = prepare_sequence("CfC", input, timespans, self.input_size, self.batch_first)
+        batch, steps = x.shape[0], x.shape[1]
+        if steps == 0:
+            raise ValueError("CfC: the input sequence is empty (0 time steps)")
+        if hx is None:
+            h = x.new_zeros(batch, self.state_size)
+            c = x.new_zeros(batch, self.state_size) if self.mixed_memory else None
+        else:
+            h, c = check_state("CfC", hx, batch, self.state_size, unbatched, self.mixed_memory)
+        cells = self.cells
+        weights = [cell.weights() for cell in cells]
+        x_tm = x.transpose(0, 1)  # (T, B, I)
+        x_proj = F.linear(x_tm, weights[0].in_weight, weights[0].bias)  # (T, B, K0)
+        ts_tm = (x.new_ones(steps, batch, 1) if ts is None else ts.transpose(0, 1).unsqueeze(-1))  # (T, B, 1)
+        h0 = list(h.split([cell.hidden_size for cell in cells], dim=-1))
+        dropout = self.cell.backbone_dropout if self.wiring is None else 0.0
+        needs_autograd_loop = (self.mixed_memory or (self.training and dropout > 0)
+                               or (ts is not None and ts.requires_grad))
+        if needs_autograd_loop:
+            memory = None if self.memory is None else (self.memory, x_tm)
+            states, c = cfc_reference(x_proj, h0, ts_tm, weights, self.mode, self.activation,
+                                      dropout, self.training, memory, c)
+        else:
+            states = cfc_sequence(x_proj, h0, ts_tm, weights, self.mode, self.activation, self.backend)
+        # Output: the last cell's states (the motor layer when wired); state: all cells, last step.
+        h_last = torch.cat([s[-1] for s in states], dim=-1)  # (B, state)
+        out = states[-1]  # (T, B, H_last)
+        if self.return_sequences:
+            y = self.fc(out.transpose(0, 1) if self.batch_first or unbatched else out)
+        else:
+            y = self.fc(out[-1])
+        state = (h_last, c) if self.mixed_memory else h_last
+        if unbatched:
+            y = y.squeeze(0)
+            state = (h_last[0], c[0]) if self.mixed_memory else h_last[0]
+        return y, state
