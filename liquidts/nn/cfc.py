@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from liquidts.activations import ACTIVATIONS
-from liquidts.kernels.cfc import BACKENDS, MODES, CellWeights, cfc_reference, cfc_sequence
+from liquidts.kernels.cfc import BACKENDS, MODES, CellWeights, cfc_reference, cfc_sequence, effective
 from liquidts.kernels.cfc.reference import cell_step
 from liquidts.nn._inputs import check_state, prepare_sequence
 from liquidts.nn.memory import MemoryCell
@@ -101,10 +101,15 @@ class CfCCell(nn.Module):
     def state_size(self) -> int:
         return self.hidden_size
 
-    def weights(self) -> CellWeights:
-        """The effective weights (mask applied), split as the recurrence kernels take them."""
+    def weights(self, apply_mask: bool = True) -> CellWeights:
+        """The weights split as the recurrence kernels take them.
+
+        ``apply_mask``: multiply the wiring mask into the first matrix (the effective weights);
+        False leaves the raw weights and passes the mask in ``CellWeights.mask``.
+        """
         first = self.backbone[0] if self.backbone_layers else self.head
-        weight = first.weight if self.head_mask is None else first.weight * self.head_mask
+        masked = apply_mask and self.head_mask is not None
+        weight = first.weight * self.head_mask if masked else first.weight
         head = self.head if self.backbone_layers else None
         return CellWeights(
             in_weight=weight[:, : self.input_size],
@@ -115,6 +120,7 @@ class CfCCell(nn.Module):
             head_bias=None if head is None else head.bias,
             w_tau=self.w_tau,
             A=self.A,
+            mask=None if apply_mask else self.head_mask,
         )
 
     def forward(self, x: torch.Tensor, h: torch.Tensor, ts=1.0) -> torch.Tensor:
@@ -261,9 +267,10 @@ class CfC(nn.Module):
         else:
             h, c = check_state("CfC", hx, batch, self.state_size, unbatched, self.mixed_memory)
         cells = self.cells
-        weights = [cell.weights() for cell in cells]
+        # Raw weights and wiring masks: the Triton kernel applies the masks itself.
+        weights = [cell.weights(apply_mask=False) for cell in cells]
         x_tm = x.transpose(0, 1)  # (T, B, I)
-        x_proj = F.linear(x_tm, weights[0].in_weight, weights[0].bias)  # (T, B, K0)
+        x_proj = F.linear(x_tm, effective(weights[0]).in_weight, weights[0].bias)  # (T, B, K0)
         ts_tm = (x.new_ones(steps, batch, 1) if ts is None else ts.transpose(0, 1).unsqueeze(-1))  # (T, B, 1)
         h0 = list(h.split([cell.hidden_size for cell in cells], dim=-1))
         dropout = self.cell.backbone_dropout if self.wiring is None else 0.0

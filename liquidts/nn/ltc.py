@@ -25,11 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from liquidts.kernels.ltc import ltc_scan
 from liquidts.nn._inputs import check_state, prepare_sequence
 from liquidts.nn.memory import MemoryCell
 from liquidts.wirings import FullyConnected, Wiring
 
 MAPPINGS = ("affine", "linear", None)
+
+_EDGE_PATH_BUDGET = 2 ** 21
 
 _INIT_RANGES = {
     "gleak": (0.001, 1.0), "vleak": (-0.2, 0.2), "cm": (0.4, 0.6),
@@ -81,6 +84,10 @@ class LTCCell(nn.Module):
         self.register_buffer("sparsity_mask", torch.from_numpy(np.abs(wiring.adjacency_matrix).astype(np.float32)))
         self.register_buffer("sensory_sparsity_mask",
                              torch.from_numpy(np.abs(wiring.sensory_adjacency_matrix).astype(np.float32)))
+        src, dst = np.nonzero(wiring.adjacency_matrix)
+        self._edges = (torch.from_numpy(src), torch.from_numpy(dst))
+        # Edge-list products cost B*E*N, the dense broadcast B*N*N per op: pick the cheaper.
+        self._sparse = len(src) * n <= _EDGE_PATH_BUDGET
         self.input_w = nn.Parameter(torch.ones(i)) if input_mapping in ("affine", "linear") else None
         self.input_b = nn.Parameter(torch.zeros(i)) if input_mapping == "affine" else None
         self.output_w = nn.Parameter(torch.ones(m)) if output_mapping in ("affine", "linear") else None
@@ -123,39 +130,75 @@ class LTCCell(nn.Module):
             y = y + self.output_b
         return y
 
-    def synapse_terms(self, x: torch.Tensor):
-        """Input synapses' numerator and denominator contributions, (..., N) each, for mapped x (..., I)."""
+    def input_terms(self, x: torch.Tensor) -> torch.Tensor:
+        """Input synapses' contributions to drive and conductance, (..., 2N), for mapped x (..., I).
+
+        Inputs are known in advance, so a layer computes this for all steps at once.
+        """
         act = self._positive(self.sensory_w) * torch.sigmoid(
             (x.unsqueeze(-1) - self.sensory_mu) * self.sensory_sigma) * self.sensory_sparsity_mask  # (..., I, N)
-        return (act * self.sensory_erev).sum(-2), act.sum(-2)
+        return torch.cat([(act * self.sensory_erev).sum(-2), act.sum(-2)], dim=-1)
 
-    def dynamics(self):
-        """Positive and masked parameters of the internal dynamics, computed once per call."""
-        w = self._positive(self.w) * self.sparsity_mask  # (N, N) [pre, post]
+    def dynamics(self) -> dict:
+        """The internal synapses' parameters in the form :meth:`currents` uses, once per call.
+
+        Sparse wirings (an NCP has a few synapses per neuron) go through an edge list: the
+        presynaptic potentials are gathered by one matrix product (B, N) @ (N, E) and the synaptic
+        currents scattered to their targets by another, (B, E) @ (E, 2N). Dense wirings keep the
+        (B, N, N) broadcast, which is cheaper there.
+        """
+        w = self._positive(self.w)
         gleak = self._positive(self.gleak)
-        return {"cm": self._positive(self.cm), "gleak": gleak, "leak": gleak * self.vleak,
-                "w": w, "w_erev": w * self.erev, "mu": self.mu, "sigma": self.sigma}
+        d = {"cm": self._positive(self.cm), "leak": torch.cat([gleak * self.vleak, gleak])}
+        src, dst = self._edges
+        if self._sparse:
+            n, e = self.state_size, src.numel()
+            sigma = self.sigma[src, dst]  # (E,)
+            weight = w[src, dst]
+            gather = torch.zeros(n, e, dtype=w.dtype, device=w.device)
+            gather[src, torch.arange(e, device=w.device)] = 1.0
+            scatter = gather.new_zeros(e, 2 * n)
+            scatter[torch.arange(e, device=w.device), dst] = 1.0
+            scatter[torch.arange(e, device=w.device), dst + n] = 1.0
+            d["edge_in"] = gather * sigma  # (N, E)
+            d["edge_bias"] = -self.mu[src, dst] * sigma  # (E,)
+            d["edge_out"] = scatter * torch.stack([weight * self.erev[src, dst], weight], 1).repeat_interleave(n, 1)
+        else:
+            w = w * self.sparsity_mask  # (N, N) [pre, post]
+            d.update(w=w, w_erev=w * self.erev, mu=self.mu, sigma=self.sigma)
+        return d
 
-    def fused_steps(self, v, sensory_num, sensory_den, dt, d):
+    def currents(self, v: torch.Tensor, base: torch.Tensor, d: dict) -> torch.Tensor:
+        """Drive and conductance (B, 2N) of every neuron at potentials v (B, N).
+
+        cm dv/dt = drive - v * conductance; ``base`` (B, 2N) holds the leak and input terms.
+        """
+        if self._sparse:
+            act = torch.sigmoid(torch.addmm(d["edge_bias"], v, d["edge_in"]))  # (B, E)
+            return torch.addmm(base, act, d["edge_out"])
+        act = torch.sigmoid((v.unsqueeze(-1) - d["mu"]) * d["sigma"])  # (B, N, N)
+        return base + torch.cat([(act * d["w_erev"]).sum(1), (act * d["w"]).sum(1)], dim=-1)
+
+    def fused_steps(self, v, base, dt, d):
         """``ode_unfolds`` semi-implicit Euler steps of the LTC ODE over ``dt`` (B, 1).
 
-        Multiplying ncps's update num/den by dt/unfolds keeps it finite for dt = 0 (no change).
+        ncps's update v' = (cm/h v + drive) / (cm/h + conductance + eps), h = dt / unfolds,
+        multiplied through by h so that dt = 0 leaves v unchanged instead of giving 0/0.
         """
         h = dt / self.ode_unfolds  # (B, 1)
-        base_num = d["leak"] + sensory_num  # (B, N)
-        base_den = d["gleak"] + sensory_den + self.epsilon
+        n = self.state_size
+        base = base + torch.cat([base.new_zeros(n), base.new_full((n,), self.epsilon)])
+        cm = d["cm"]
         for _ in range(self.ode_unfolds):
-            act = torch.sigmoid((v.unsqueeze(-1) - d["mu"]) * d["sigma"])  # (B, N, N)
-            num = d["cm"] * v + h * (base_num + (act * d["w_erev"]).sum(1))
-            den = d["cm"] + h * (base_den + (act * d["w"]).sum(1))
-            v = num / den
+            g = self.currents(v, base, d)  # (B, 2N)
+            v = torch.addcmul(cm * v, h, g[:, :n]) / torch.addcmul(cm, h, g[:, n:])
         return v
 
     def forward(self, x: torch.Tensor, v: torch.Tensor, ts=1.0):
-        x = self.map_inputs(x)
-        num, den = self.synapse_terms(x)
+        d = self.dynamics()
+        base = d["leak"] + self.input_terms(self.map_inputs(x))
         dt = ts.to(x.dtype).reshape(-1, 1) if isinstance(ts, torch.Tensor) else x.new_full((x.shape[0], 1), float(ts))
-        v = self.fused_steps(v, num, den, dt, self.dynamics())
+        v = self.fused_steps(v, base, dt, d)
         return self.map_outputs(v), v
 
 
@@ -232,19 +275,25 @@ class LTC(nn.Module):
             v, c = check_state("LTC", hx, batch, self.state_size, unbatched, self.mixed_memory)
         cell = self.cell
         mapped = cell.map_inputs(x)  # (B, T, I)
-        sensory_num, sensory_den = cell.synapse_terms(mapped)  # (B, T, N) each, all steps at once
-        dt = x.new_ones(batch, steps) if ts is None else ts  # (B, T)
         d = cell.dynamics()
-        states = []
-        for t in range(steps):
-            if self.memory is not None:
-                v, c = self.memory(x[:, t], (v, c))
-            if self.solver == "semi_implicit":
-                v = cell.fused_steps(v, sensory_num[:, t], sensory_den[:, t], dt[:, t: t + 1], d)
-            else:
-                v = ltc_ode_step(self, v, sensory_num[:, t], sensory_den[:, t], dt[:, t: t + 1], d)
-            states.append(v)
-        v_all = torch.stack(states, dim=1)  # (B, T, N)
+        base = d["leak"] + cell.input_terms(mapped)  # (B, T, 2N), all steps at once
+        dt = x.new_ones(batch, steps) if ts is None else ts  # (B, T)
+        if self.solver == "semi_implicit" and cell._sparse and self.memory is None and not dt.requires_grad:
+            base = base + torch.cat([base.new_zeros(self.state_size), base.new_full((self.state_size,), cell.epsilon)])
+            v_all = ltc_scan(v, base.transpose(0, 1), (dt / cell.ode_unfolds).t().unsqueeze(-1), d["cm"],
+                             d["edge_in"], d["edge_bias"], d["edge_out"], cell.ode_unfolds).transpose(0, 1)
+            v = v_all[:, -1]
+        else:
+            states = []
+            for t in range(steps):
+                if self.memory is not None:
+                    v, c = self.memory(x[:, t], (v, c))
+                if self.solver == "semi_implicit":
+                    v = cell.fused_steps(v, base[:, t], dt[:, t: t + 1], d)
+                else:
+                    v = ltc_ode_step(self, v, base[:, t], dt[:, t: t + 1], d)
+                states.append(v)
+            v_all = torch.stack(states, dim=1)  # (B, T, N)
         y = cell.map_outputs(v_all if self.return_sequences else v)
         if self.return_sequences and not self.batch_first and not unbatched:
             y = y.transpose(0, 1)

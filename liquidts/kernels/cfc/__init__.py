@@ -2,16 +2,18 @@
 
 All share the contract of :func:`reference.cfc_reference`: ``(x_proj (T, B, K0), h0 [per cell
 (B, H_l)], ts (T, B, 1), cells [CellWeights], mode, activation) -> [per cell (T, B, H_l)]``.
+A cell's wiring mask (``CellWeights.mask``) is applied inside the Triton kernel; the PyTorch path
+multiplies it into the weights first.
 """
 
 from __future__ import annotations
 
-from liquidts.kernels.cfc.reference import MODES, CellWeights, cfc_reference
+from liquidts.kernels.cfc.reference import MODES, CellWeights, cfc_reference, effective
 from liquidts.kernels.cfc.scan import cfc_scan
 
 BACKENDS = ("auto", "torch", "triton")
 
-__all__ = ["BACKENDS", "MODES", "CellWeights", "cfc_reference", "cfc_scan", "cfc_sequence", "triton_unavailable_reason"]
+__all__ = ["BACKENDS", "MODES", "CellWeights", "cfc_reference", "effective", "cfc_scan", "cfc_sequence", "triton_unavailable_reason"]
 
 
 def triton_unavailable_reason(device) -> str | None:
@@ -45,4 +47,4 @@ def cfc_sequence(x_proj, h0, ts, cells, mode, activation, backend="auto"):
             return cfc_triton(x_proj, h0, ts, cells, mode, activation)
         if backend == "triton":
             raise RuntimeError(f"backend='triton' cannot run: {reason}")
-    return cfc_scan(x_proj, h0, ts, cells, mode, activation)
+    return cfc_scan(x_proj, h0, ts, [effective(w) for w in cells], mode, activation)

@@ -31,7 +31,13 @@ MODES = ("default", "no_gate", "pure")
 
 
 class CellWeights(NamedTuple):
-    """Effective (already masked) weights of one CfC cell."""
+    """Weights of one CfC cell.
+
+    ``mask`` is the wiring's 0/1 sparsity mask of the first matrix ``[in_weight | rec_weight]``
+    (K, I + H), not yet multiplied in; None when the weights are already the effective ones. The
+    PyTorch paths multiply it in once with :func:`effective` (autograd then masks the gradient);
+    the Triton kernel applies it itself.
+    """
 
     in_weight: torch.Tensor  # (K, I)
     rec_weight: torch.Tensor  # (K, H)
@@ -41,6 +47,16 @@ class CellWeights(NamedTuple):
     head_bias: Optional[torch.Tensor]  # (G*H,)
     w_tau: Optional[torch.Tensor]  # (H,), pure mode
     A: Optional[torch.Tensor]  # (H,), pure mode
+    mask: Optional[torch.Tensor] = None  # (K, I + H) 0/1, not yet applied
+
+
+def effective(w: CellWeights) -> CellWeights:
+    """``w`` with its wiring mask multiplied into the first matrix (and ``mask`` set to None)."""
+    if w.mask is None:
+        return w
+    inputs = w.in_weight.shape[1]
+    return w._replace(in_weight=w.in_weight * w.mask[:, :inputs],
+                      rec_weight=w.rec_weight * w.mask[:, inputs:], mask=None)
 
 
 def gates(u: torch.Tensor, ts: torch.Tensor, mode: str, w_tau=None, A=None) -> torch.Tensor:
@@ -60,6 +76,7 @@ def cell_step(z_in: torch.Tensor, h: torch.Tensor, ts: torch.Tensor, w: CellWeig
               activation: str, dropout: float = 0.0, training: bool = False) -> torch.Tensor:
     """One step of one cell; ``z_in`` = W_in x + b is the input part of the first matrix."""
     act, _ = get_activation(activation)
+    w = effective(w)
     z = torch.addmm(z_in, h, w.rec_weight.t())  # (B, K)
     if w.head_weight is None:
         u = z
@@ -88,6 +105,7 @@ def cfc_reference(x_proj: torch.Tensor, h0: list, ts: torch.Tensor, cells: list,
     Returns:
         per cell, the states (T, B, H_l), and the final memory cell state (or None).
     """
+    cells = [effective(w) for w in cells]
     states = list(h0)
     sizes = [h.shape[-1] for h in h0]
     outputs = [[] for _ in cells]

@@ -1,0 +1,119 @@
+"""Liquid core speed on the CPU, measured side by side with ncps and torch.nn.LSTM in one run.
+
+Training step = forward + backward + Adam step on a batch of 64 sequences of 200 steps with 8
+inputs (float32). Streaming = one single-step call of a 19-neuron NCP CfC with batch 1 (no grad).
+
+    python benchmarks/bench_core.py [--threads 1] [--repeats 7]
+
+Prints each configuration's median time and the ratios the liquid-core issue sets as targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import torch
+
+
+def time_call(fn, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def train_step_fn(model, x, readout=lambda y: y):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        y, _ = model(x)
+        readout(y).square().mean().backward()
+        opt.step()
+
+    return step
+
+
+def streaming_fn(model, x, steps: int):
+    def run():
+        with torch.no_grad():
+            h = None
+            for t in range(steps):
+                _, h = model(x[:, t: t + 1], h)
+
+    return run
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--stream-steps", type=int, default=1000)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    from ncps import torch as ncps_torch
+    from ncps import wirings as ncps_wirings
+
+    from liquidts.nn import LTC, CfC, from_ncps
+
+    batch, steps, features = 64, 200, 8
+    x = torch.randn(batch, steps, features)
+    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{args.threads} thread(s); batch {batch}, {steps} steps, {features} inputs\n")
+
+    results = {}
+
+    def record(name, fn, repeats=args.repeats):
+        seconds = time_call(fn, repeats)
+        results[name] = seconds
+        print(f"{name:42s} {seconds * 1e3:9.2f} ms")
+
+    ncps_cfc = ncps_torch.CfC(features, 64)
+    record("ncps CfC-64 train step", train_step_fn(ncps_cfc, x))
+    record("liquidts CfC-64 train step", train_step_fn(from_ncps(ncps_cfc), x))
+    record("torch.nn.LSTM-64 train step", train_step_fn(torch.nn.LSTM(features, 64, batch_first=True), x))
+
+    ncps_ltc = ncps_torch.LTC(features, ncps_wirings.AutoNCP(19, 2))
+    record("ncps LTC-AutoNCP(19,2) train step", train_step_fn(ncps_ltc, x), repeats=max(3, args.repeats // 2))
+    record("liquidts LTC-AutoNCP(19,2) train step", train_step_fn(from_ncps(ncps_ltc), x))
+
+    ncps_wired = ncps_torch.CfC(features, ncps_wirings.AutoNCP(19, 2))
+    stream_x = torch.randn(1, args.stream_steps, features)
+    record("ncps NCP-CfC(19) streaming, per step",
+           lambda: streaming_fn(ncps_wired, stream_x, args.stream_steps)(), repeats=3)
+    results["ncps NCP-CfC(19) streaming, per step"] /= args.stream_steps
+    record("liquidts NCP-CfC(19) streaming, per step",
+           lambda: streaming_fn(from_ncps(ncps_wired), stream_x, args.stream_steps)(), repeats=3)
+    results["liquidts NCP-CfC(19) streaming, per step"] /= args.stream_steps
+    print("(streaming lines above are totals over the steps; per-step figures below)\n")
+
+    def ratio(a, b):
+        return results[a] / results[b]
+
+    lines = [
+        ("CfC-64 train step: ncps / liquidts (target >= 3)",
+         ratio("ncps CfC-64 train step", "liquidts CfC-64 train step")),
+        ("CfC-64 train step: liquidts / nn.LSTM-64 (target <= 1.5)",
+         ratio("liquidts CfC-64 train step", "torch.nn.LSTM-64 train step")),
+        ("LTC-AutoNCP(19,2) train step: ncps / liquidts (target >= 5)",
+         ratio("ncps LTC-AutoNCP(19,2) train step", "liquidts LTC-AutoNCP(19,2) train step")),
+        ("NCP-CfC(19) streaming step: ncps / liquidts (target >= 5)",
+         ratio("ncps NCP-CfC(19) streaming, per step", "liquidts NCP-CfC(19) streaming, per step")),
+    ]
+    print(f"streaming per step: ncps {results['ncps NCP-CfC(19) streaming, per step'] * 1e6:.1f} us, "
+          f"liquidts {results['liquidts NCP-CfC(19) streaming, per step'] * 1e6:.1f} us")
+    for text, value in lines:
+        print(f"{text:64s} {value:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
