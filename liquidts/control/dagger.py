@@ -31,17 +31,17 @@ class DaggerConfig:
 
     train_seeds: tuple[int, ...] = tuple(range(10_000, 10_100))  # tracks for data, never for eval
     bc_episodes: int = 8
-    iterations: int = 4
+    iterations: int = 6
     episodes_per_iteration: int = 4
     beta_decay: float = 0.5
     action_repeat: int = 2
     max_steps: int = 1000  # environment steps per episode (CarRacing's own limit)
     lost_distance: float = 25.0  # metres off the centre line that end a student's episode
-    chunk: int = 40
-    burn_in: int = 8
-    batch_size: int = 32
-    bc_epochs: int = 12
-    dagger_epochs: int = 4
+    chunk: int = 16
+    burn_in: int = 4
+    batch_size: int = 16
+    bc_steps: int = 1000  # Adam steps on the expert's episodes
+    dagger_steps: int = 300  # Adam steps on the aggregate after each DAgger iteration
     lr: float = 1e-3
     seed: int = 0
 
@@ -92,46 +92,45 @@ def collect(driver: ConvDriver | None, expert: PurePursuitExpert, seed: int, bet
                    {"seed": int(seed), "beta": beta, "lost": lost})
 
 
-def _chunks(episodes: list[Episode], chunk: int, rng: np.random.Generator):
-    """Cut every episode into (N, chunk) windows starting at a random offset."""
+def _sample_windows(episodes: list[Episode], n: int, length: int, rng: np.random.Generator):
+    """``n`` windows of ``length`` consecutive steps, uniformly over all such windows."""
+    starts = [len(ep.frames) - length + 1 for ep in episodes]  # windows per episode
+    weights = np.maximum(np.array(starts, dtype=np.float64), 0)
+    if weights.sum() == 0:
+        raise ValueError(f"no episode is at least chunk={length} steps long")
+    which = rng.choice(len(episodes), size=n, p=weights / weights.sum())
     xs, ys = [], []
-    for ep in episodes:
-        T = len(ep.frames)
-        if T < chunk:
-            continue
-        start = int(rng.integers(0, min(chunk, T - chunk + 1)))
-        for s in range(start, T - chunk + 1, chunk):
-            xs.append(ep.frames[s : s + chunk])
-            ys.append(ep.targets[s : s + chunk])
-    if not xs:
-        raise ValueError(f"no episode is at least chunk={chunk} steps long")
-    return np.stack(xs), np.stack(ys)  # (N, chunk, 48, 48, 1), (N, chunk, 2)
+    for e in which:
+        s = int(rng.integers(0, starts[e]))
+        xs.append(episodes[e].frames[s : s + length])
+        ys.append(episodes[e].targets[s : s + length])
+    return np.stack(xs), np.stack(ys)  # (n, length, 48, 48, 1), (n, length, 2)
 
 
-def fit_driver(driver: ConvDriver, episodes: list[Episode], epochs: int, config: DaggerConfig,
+def fit_driver(driver: ConvDriver, episodes: list[Episode], steps: int, config: DaggerConfig,
                rng: np.random.Generator, optimizer: torch.optim.Optimizer | None = None) -> float:
-    """Regress the driver's commands on the expert labels; returns the last epoch's mean loss."""
+    """Regress the driver's commands on the expert labels for ``steps`` Adam steps.
+
+    Each step draws ``batch_size`` windows of ``chunk`` frames; the loss skips the first
+    ``burn_in`` steps of a window, which only warm up the state. Returns the mean loss of the
+    last tenth of the steps.
+    """
     optimizer = optimizer or torch.optim.Adam(driver.parameters(), lr=config.lr)
     driver.train()
-    loss_value = float("nan")
-    for _ in range(epochs):
-        x, y = _chunks(episodes, config.chunk, rng)
-        order = rng.permutation(len(x))
-        losses = []
-        for i in range(0, len(order), config.batch_size):
-            idx = order[i : i + config.batch_size]
-            frames = torch.from_numpy(x[idx])  # (B, T, 48, 48, 1) uint8
-            target = torch.from_numpy(y[idx])  # (B, T, 2)
-            pred, _ = driver(frames)  # (B, T, 2)
-            loss = ((pred - target)[:, config.burn_in :] ** 2).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(driver.parameters(), 1.0)
-            optimizer.step()
-            losses.append(loss.item())
-        loss_value = float(np.mean(losses))
+    losses = []
+    for _ in range(steps):
+        x, y = _sample_windows(episodes, config.batch_size, config.chunk, rng)
+        frames = torch.from_numpy(x)  # (B, T, 48, 48, 1) uint8
+        target = torch.from_numpy(y)  # (B, T, 2)
+        pred, _ = driver(frames)  # (B, T, 2)
+        loss = ((pred - target)[:, config.burn_in :] ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(driver.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
     driver.eval()
-    return loss_value
+    return float(np.mean(losses[-max(1, steps // 10):]))
 
 
 def dagger(driver: ConvDriver, config: DaggerConfig | None = None,
@@ -157,7 +156,7 @@ def dagger(driver: ConvDriver, config: DaggerConfig | None = None,
             next(seeds)
     data = list(bc_data)
     optimizer = torch.optim.Adam(driver.parameters(), lr=config.lr)
-    loss = fit_driver(driver, data, config.bc_epochs, config, rng, optimizer)
+    loss = fit_driver(driver, data, config.bc_steps, config, rng, optimizer)
     history = {"loss": [loss], "student_return": [], "frames": [sum(len(e.frames) for e in data)]}
     bar = tqdm(range(1, config.iterations + 1), disable=not verbose, desc="DAgger")
     for it in bar:
@@ -166,7 +165,7 @@ def dagger(driver: ConvDriver, config: DaggerConfig | None = None,
                        config.max_steps, config.lost_distance)
                for _ in range(config.episodes_per_iteration)]
         data.extend(new)
-        loss = fit_driver(driver, data, config.dagger_epochs, config, rng, optimizer)
+        loss = fit_driver(driver, data, config.dagger_steps, config, rng, optimizer)
         history["loss"].append(loss)
         history["student_return"].append(float(np.mean([e.ret for e in new])))
         history["frames"].append(sum(len(e.frames) for e in data))

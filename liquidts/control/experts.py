@@ -53,12 +53,21 @@ class FastCarRacing(gym.Wrapper):
         # The instance attribute shadows the class method: env.step() then "draws" nothing.
         car._render = lambda mode: None
 
-    def _frame(self):
-        return self._draw("state_pixels") if self.pixels else None
+    def _frame(self, time_penalty: float = 0.1):
+        if not self.pixels:
+            return None
+        car = self.env.unwrapped
+        # CarRacing draws its frame before charging the step's 0.1 time penalty, and the HUD
+        # shows the score: undo the charge while drawing so the frame matches the plain env's.
+        score = car.reward
+        car.reward = score + time_penalty
+        frame = self._draw("state_pixels")
+        car.reward = score
+        return frame
 
     def reset(self, **kwargs):
         _, info = self.env.reset(**kwargs)
-        return self._frame(), info
+        return self._frame(time_penalty=0.0), info
 
     def step(self, action):
         total = 0.0
