@@ -12,3 +12,4 @@ def make_model(name: str, input_size: int, hidden_size: int, **kwargs):
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; valid names: {sorted(BASELINES)}")
     return BASELINES[name](input_size, hidden_size, **kwargs)
+from .classical import DLinear, Drift, Naive, SeasonalNaive  # noqa: E402  (forecasting baselines over DataFrames)

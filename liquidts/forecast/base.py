@@ -236,6 +236,7 @@ class BaseForecaster(BaseEstimator):
         def frame_upto(offset):
             return self._panel_to_frame(panel, lambda s: len(s.times) - offset)
 
+        targets = panel.targets
         model = None
         rows, scores = [], []
         for offset in offsets:
@@ -246,11 +247,11 @@ class BaseForecaster(BaseEstimator):
             hist_panel = model._validate(hist, fitted=True)
             for k, s in enumerate(panel.series):
                 cut = len(s.times) - offset
-                truth = s.values[cut: cut + h, : len(self.targets_)]  # (h, T)
-                part = pred[pred[self.id_name_] == s.uid] if self.long_ else pred
+                truth = s.values[cut: cut + h, : len(targets)]  # (h, T)
+                part = pred[pred[panel.id_name] == s.uid] if panel.long else pred
                 cutoff = pd.Timestamp(s.times[cut - 1])
-                train_y = hist_panel.series[k].values[:, : len(self.targets_)]
-                for j, t in enumerate(self.targets_):
+                train_y = hist_panel.series[k].values[:, : len(targets)]
+                for j, t in enumerate(targets):
                     fc = part[t].to_numpy()
                     rec = {"cutoff": cutoff, "target": t, "mae": metrics.mae(truth[:, j], fc),
                            "rmse": metrics.rmse(truth[:, j], fc), "mape": metrics.mape(truth[:, j], fc),
@@ -260,15 +261,15 @@ class BaseForecaster(BaseEstimator):
                         rec["quantile_loss"] = float(np.mean([
                             metrics.quantile_loss(truth[:, j], part[quantile_column(t, q)].to_numpy(), q)
                             for q in qs]))
-                    if self.long_:
-                        rec = {self.id_name_: s.uid, **rec}
+                    if panel.long:
+                        rec = {panel.id_name: s.uid, **rec}
                     scores.append(rec)
-                    out = pd.DataFrame({self.time_name_: pd.DatetimeIndex(s.times[cut: cut + h]),
+                    out = pd.DataFrame({panel.time_name: pd.DatetimeIndex(s.times[cut: cut + h]),
                                         "cutoff": cutoff, "target": t, "y": truth[:, j], "y_hat": fc})
                     for q in qs:
                         out[f"y_hat_q{q:g}"] = part[quantile_column(t, q)].to_numpy()
-                    if self.long_:
-                        out.insert(0, self.id_name_, s.uid)
+                    if panel.long:
+                        out.insert(0, panel.id_name, s.uid)
                     rows.append(out)
         return CrossValidation(pd.concat(rows, ignore_index=True), pd.DataFrame(scores))
 

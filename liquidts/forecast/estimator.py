@@ -320,13 +320,16 @@ class LiquidForecaster(BaseForecaster):
                                  f"lookback={L}; pass at least {L} rows of history")
             tail = Series(s.uid, s.times[-(L + 1):], s.values[-(L + 1):])
             inputs, dt, _, _ = self._series_arrays(tail)
-            stamps = self._future_stamps(s, h)
+            # The head always reads all H future steps: the calendar is known for each, and the
+            # user's future covariates (given for h steps) are padded with their last value.
+            stamps = future_times(int(s.times[-1]), self.step_, self.freq_, self.horizon)
             mean, std = self._scaler_for(s)
             futr_cols = [self.covariates_.index(c) + len(self.targets_) for c in self.future_covariates_]
-            fut = future_inputs(stamps, fv if fv is not None else np.zeros((h, 0)),
-                                mean[futr_cols], std[futr_cols], self.cal_names_)
-            if h < self.horizon:  # the head always reads H steps; pad with the last known one
-                fut = np.concatenate([fut, np.repeat(fut[-1:], self.horizon - h, axis=0)])
+            if fv is None:
+                fv = np.zeros((self.horizon, 0))
+            elif h < self.horizon:
+                fv = np.concatenate([fv, np.repeat(fv[-1:], self.horizon - h, axis=0)])
+            fut = future_inputs(stamps, fv, mean[futr_cols], std[futr_cols], self.cal_names_)
             xs.append(inputs[-L:])
             dts.append(dt[-L:])
             futs.append(fut)
@@ -351,9 +354,6 @@ class LiquidForecaster(BaseForecaster):
                              "(set quantiles= before fit)")
         return points, {q: list(out[..., int(np.argmin([abs(q - f) for f in fitted]))]) for q in qs}
 
-    def _future_stamps(self, s: Series, h: int) -> np.ndarray:
-        return future_times(int(s.times[-1]), self.step_, self.freq_, h)
-
     def _scaled_residual_quantiles(self, qs, points, std, h):
         """Point + residual quantile (kept in scaled units) times each series' std."""
         out = {}
@@ -377,12 +377,12 @@ class LiquidForecaster(BaseForecaster):
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
         params["model"] = params_model
         tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
-        tensors["scaler.mean"] = torch.as_tensor(self.scaler_mean_)
-        tensors["scaler.std"] = torch.as_tensor(self.scaler_std_)
-        tensors["residual_grid"] = torch.as_tensor(self.residual_grid_)
+        arrays = {"scaler.mean": self.scaler_mean_, "scaler.std": self.scaler_std_,
+                  "residual_grid": self.residual_grid_}
         for i, s in enumerate(self.history_):
-            tensors[f"history.{i}.times"] = torch.as_tensor(s.times)
-            tensors[f"history.{i}.values"] = torch.as_tensor(s.values)
+            arrays[f"history.{i}.times"] = s.times
+            arrays[f"history.{i}.values"] = s.values
+        tensors.update({k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in arrays.items()})
         state = {
             "format": _FORMAT,
             "params": params,

@@ -24,8 +24,18 @@ def infer_step(panel: Panel) -> tuple[int, str | None]:
     freq = None
     longest = max(panel.series, key=lambda s: len(s.times))
     if len(longest.times) >= 3:
-        freq = pd.infer_freq(pd.DatetimeIndex(longest.times))
+        freq = _infer_freq(pd.DatetimeIndex(longest.times))
     return step, freq
+
+
+def _infer_freq(index: pd.DatetimeIndex) -> str | None:
+    """pd.infer_freq as a frequency string, on pandas versions before and after it returns offsets."""
+    try:
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            found = pd.infer_freq(index)
+    except (KeyError, pd.errors.OptionError):  # older pandas: no such option, returns a string
+        return pd.infer_freq(index)
+    return None if found is None else found.freqstr
 
 
 def future_times(last: int, step: int, freq: str | None, h: int) -> np.ndarray:

@@ -1,0 +1,193 @@
+"""Classical forecasting baselines with the same fit/predict interface as LiquidForecaster.
+
+Naive (last value), SeasonalNaive (same point one season ago), Drift (line through the first
+and last value) and DLinear (Zeng et al., AAAI 2023: a linear map from the lookback, split
+into moving-average trend and remainder, to the horizon; fitted here in closed form by ridge
+regression, shared by all series and targets). They read only the target columns; covariates
+are accepted so a benchmark can pass one frame to every model. Intervals come from the
+quantiles of in-sample forecast errors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from liquidts.forecast.base import QUANTILE_GRID, BaseForecaster
+from liquidts.forecast.validate import Series, check_positive_int
+from liquidts.forecast.windows import fit_scaler
+
+_MAX_RESIDUAL_ORIGINS = 200
+
+
+def _ffill(values: np.ndarray) -> np.ndarray:
+    """Carry the last observation forward over NaN (N, T); leading NaN take the first observation."""
+    return pd.DataFrame(values).ffill().bfill().to_numpy()
+
+
+class _Classical(BaseForecaster):
+    """Shared parameter set and residual intervals; subclasses define ``_rule`` and ``_min_rows``."""
+
+    def _min_rows(self) -> int:
+        return 1
+
+    def _rule(self, y: np.ndarray, h: int, uid) -> np.ndarray:
+        """Forecast (h, T) from the target history y (N, T) without NaN."""
+        raise NotImplementedError
+
+    def _targets(self, s: Series) -> np.ndarray:
+        n = len(s.times)
+        if n < self._min_rows():
+            raise ValueError(f"series {s.uid!r} has {n} rows; {type(self).__name__} needs at least "
+                             f"{self._min_rows()}")
+        return _ffill(s.values[:, : len(self.targets_)])
+
+    def _fit_panel(self, panel) -> None:
+        self._fit_rule(panel)
+        H = self.horizon
+        resid = []
+        for s in panel.series:
+            y = self._targets(s)
+            first = self._min_rows()
+            last = len(y) - H
+            if last < first:
+                continue
+            origins = np.unique(np.linspace(first, last, min(_MAX_RESIDUAL_ORIGINS, last - first + 1)).astype(int))
+            truth = s.values[:, : len(self.targets_)]
+            for c in origins:
+                resid.append(truth[c: c + H] - self._rule(y[:c], H, s.uid))
+        if resid:
+            with np.errstate(all="ignore"):
+                grid = np.nanquantile(np.stack(resid), QUANTILE_GRID, axis=0)  # (99, H, T)
+            self.residual_grid_ = np.nan_to_num(grid)
+        else:  # too short to measure errors: intervals collapse to the point forecast
+            self.residual_grid_ = np.zeros((len(QUANTILE_GRID), H, len(self.targets_)))
+
+    def _fit_rule(self, panel) -> None:
+        """Learn parameters of the rule (nothing for the naive family)."""
+
+    def _forecast(self, series, h, futr, qs):
+        return [self._rule(self._targets(s), h, s.uid) for s in series], None
+
+
+class Naive(_Classical):
+    """Persistence: every future step equals the last observed value."""
+
+    def __init__(self, horizon=24, target=None, covariates=None, time_col=None, id_col=None):
+        self.horizon = horizon
+        self.target = target
+        self.covariates = covariates
+        self.time_col = time_col
+        self.id_col = id_col
+
+    def _rule(self, y, h, uid):
+        return np.repeat(y[-1:], h, axis=0)
+
+
+class SeasonalNaive(_Classical):
+    """Each future step equals the value one season (``season_length`` steps) earlier."""
+
+    def __init__(self, season_length=7, horizon=24, target=None, covariates=None, time_col=None,
+                 id_col=None):
+        self.season_length = season_length
+        self.horizon = horizon
+        self.target = target
+        self.covariates = covariates
+        self.time_col = time_col
+        self.id_col = id_col
+
+    def _min_rows(self):
+        return check_positive_int(self.season_length, "season_length")
+
+    def _rule(self, y, h, uid):
+        m = self.season_length
+        return y[len(y) - m + np.arange(h) % m]
+
+
+class Drift(_Classical):
+    """The line through the first and the last observation, extended ``h`` steps."""
+
+    def __init__(self, horizon=24, target=None, covariates=None, time_col=None, id_col=None):
+        self.horizon = horizon
+        self.target = target
+        self.covariates = covariates
+        self.time_col = time_col
+        self.id_col = id_col
+
+    def _min_rows(self):
+        return 2
+
+    def _rule(self, y, h, uid):
+        slope = (y[-1] - y[0]) / (len(y) - 1)  # (T,)
+        return y[-1] + slope * np.arange(1, h + 1)[:, None]
+
+
+def _moving_average(x: np.ndarray, k: int) -> np.ndarray:
+    """Trend of windows x (n, L) by a centred moving average, edges padded by repetition."""
+    left, right = (k - 1) // 2, k // 2
+    padded = np.concatenate([np.repeat(x[:, :1], left, 1), x, np.repeat(x[:, -1:], right, 1)], axis=1)
+    csum = np.cumsum(np.pad(padded, ((0, 0), (1, 0))), axis=1)
+    return (csum[:, k:] - csum[:, :-k]) / k
+
+
+class DLinear(_Classical):
+    """DLinear-style direct linear forecaster on per-series z-scored targets.
+
+    Each window's lookback is split into a moving-average trend (``kernel_size``) and the
+    remainder; one ridge regression (penalty ``alpha``) maps both to the ``horizon`` steps.
+    """
+
+    _max_h_is_horizon = True
+
+    def __init__(self, lookback=96, kernel_size=25, alpha=1.0, horizon=24, target=None,
+                 covariates=None, time_col=None, id_col=None):
+        self.lookback = lookback
+        self.kernel_size = kernel_size
+        self.alpha = alpha
+        self.horizon = horizon
+        self.target = target
+        self.covariates = covariates
+        self.time_col = time_col
+        self.id_col = id_col
+
+    def _min_rows(self):
+        return check_positive_int(self.lookback, "lookback")
+
+    def _features(self, windows: np.ndarray) -> np.ndarray:
+        trend = _moving_average(windows, check_positive_int(self.kernel_size, "kernel_size"))
+        return np.concatenate([windows - trend, trend, np.ones((len(windows), 1))], axis=1)  # (n, 2L+1)
+
+    def _scale(self, uid, y):
+        k = self._scaler_index_.get(uid)
+        return fit_scaler(y) if k is None else (self.scaler_mean_[k], self.scaler_std_[k])
+
+    def _fit_rule(self, panel) -> None:
+        L, H = self._min_rows(), self.horizon
+        self.scaler_ids_ = [s.uid for s in panel.series]
+        self._scaler_index_ = {uid: k for k, uid in enumerate(self.scaler_ids_)}
+        stats = [fit_scaler(s.values[:, : len(self.targets_)]) for s in panel.series]
+        self.scaler_mean_ = np.stack([m for m, _ in stats])
+        self.scaler_std_ = np.stack([sd for _, sd in stats])
+        xs, ys = [], []
+        for s, (mean, std) in zip(panel.series, stats):
+            z = (self._targets(s) - mean) / std  # (N, T)
+            truth = (s.values[:, : len(self.targets_)] - mean) / std
+            if len(z) < L + H:
+                raise ValueError(f"series {s.uid!r} has {len(z)} rows but DLinear needs lookback={L} + "
+                                 f"horizon={H} = {L + H}")
+            for j in range(z.shape[1]):
+                xs.append(np.lib.stride_tricks.sliding_window_view(z[: len(z) - H, j], L))
+                ys.append(np.lib.stride_tricks.sliding_window_view(truth[L:, j], H))
+        X, Y = self._features(np.concatenate(xs)), np.concatenate(ys)  # (n, 2L+1), (n, H)
+        keep = ~np.isnan(Y).any(axis=1)
+        X, Y = X[keep], Y[keep]
+        penalty = self.alpha * np.eye(X.shape[1])
+        penalty[-1, -1] = 0.0  # the intercept is not shrunk
+        self.coef_ = np.linalg.solve(X.T @ X + penalty, X.T @ Y)  # (2L+1, H)
+
+    def _rule(self, y, h, uid):
+        L = self.lookback
+        mean, std = self._scale(uid, y)
+        z = ((y[-L:] - mean) / std).T  # (T, L)
+        out = self._features(z) @ self.coef_[:, :h]  # (T, h)
+        return out.T * std + mean

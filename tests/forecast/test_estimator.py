@@ -1,0 +1,195 @@
+"""LiquidForecaster behaviour: persistence, reproducibility, irregular time, long format, intervals,
+backtesting, warm start and state updates."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from liquidts.forecast import LiquidForecaster
+from liquidts.forecast.estimator import input_width
+
+from ._helpers import long_frame, tiny, wide_frame
+
+
+class Recorder(nn.Module):
+    """A user-built encoder that keeps the timespans it was given."""
+
+    def __init__(self, input_size):
+        super().__init__()
+        self.lin = nn.Linear(input_size, 4)
+        self.output_size = 4
+        self.seen = []
+
+    def forward(self, x, hx=None, timespans=None):
+        self.seen.append(timespans)
+        return torch.tanh(self.lin(x)), None
+
+
+def test_save_load_round_trip_is_bit_identical(tmp_path, wide):
+    est = tiny(target="load", loss="quantile").fit(wide)
+    path = tmp_path / "model.safetensors"
+    est.save(path)
+    back = LiquidForecaster.load(path)
+    assert back.get_params() == est.get_params()
+    pd.testing.assert_frame_equal(back.predict(quantiles=[0.1, 0.9]), est.predict(quantiles=[0.1, 0.9]),
+                                  check_exact=True)
+    history = wide.iloc[:50]
+    pd.testing.assert_frame_equal(back.predict(df=history), est.predict(df=history), check_exact=True)
+    for a, b in zip(back.net_.state_dict().values(), est.net_.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_load_refuses_other_files(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ValueError, match="not a file written by"):
+        LiquidForecaster.load(tmp_path / "other.safetensors")
+
+
+def test_random_state_makes_fits_reproducible(wide):
+    a = tiny(target="load", random_state=3).fit(wide).predict()
+    b = tiny(target="load", random_state=3).fit(wide).predict()
+    c = tiny(target="load", random_state=4).fit(wide).predict()
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert not np.allclose(a.to_numpy(), c.to_numpy())
+
+
+def test_fit_leaves_global_torch_rng_alone(wide):
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    tiny(target="load").fit(wide)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_irregular_timestamps_reach_the_model_as_timespans():
+    df = wide_frame(n=60)
+    gaps = np.r_[1, np.tile([1, 1, 3], 20)[:59]]  # days between observations
+    df.index = pd.DatetimeIndex(pd.Timestamp("2021-01-01") + pd.to_timedelta(np.cumsum(gaps), "D"), name="date")
+    est = tiny(model=Recorder(input_width(n_targets=1, n_covariates=1, calendar_cycles=2)),
+               target="load", max_epochs=1, validation_fraction=0)
+    est.fit(df)
+    recorder = est.net_.encoder
+    recorder.seen.clear()
+    est.predict()
+    spans = recorder.seen[-1]  # (1, L)
+    expected = np.diff(df.index.as_unit("ns").asi8[-9:]) / est.step_
+    np.testing.assert_allclose(spans[0].numpy(), expected)
+    assert est.step_ == pd.Timedelta(days=1).value and set(expected) == {1.0, 3.0}
+    assert est.model.seen == [], "the user's module is copied, never trained in place"
+
+
+def test_missing_values_are_masked_not_filled(wide):
+    df = wide.copy()
+    df.iloc[5:9, 0] = np.nan
+    df.iloc[-3, 1] = np.nan
+    est = tiny(target="load").fit(df)
+    pred = est.predict()
+    assert np.isfinite(pred.to_numpy()).all()
+    x, *_ = est._windows(est._validate(df, fitted=True))[0]
+    mask = x[:, :, 2]  # observed flag of the target column
+    assert (mask == 0).any() and (x[:, :, 0][mask == 0] == 0).all()
+
+
+def test_long_format_many_series_one_model(long):
+    est = tiny().fit(long)
+    pred = est.predict()
+    assert list(pred.columns) == ["unique_id", "ds", "y"]
+    assert pred.groupby("unique_id").size().to_dict() == {"a": 3, "b": 3, "c": 3}
+    last = long.groupby("unique_id")["ds"].max()
+    first = pred.groupby("unique_id")["ds"].min()
+    assert ((first - last) == pd.Timedelta(days=1)).all()
+    # Per-series scaling: series c is three times series a, so are its forecasts.
+    means = pred.groupby("unique_id")["y"].mean()
+    assert means["c"] > 2 * means["a"]
+    new = long_frame(ids=("z",), n=20)
+    assert len(est.predict(df=new)) == 3  # an unseen series, scaled by its own history
+
+
+def test_quantile_loss_forecasts_ordered_quantiles(wide):
+    est = tiny(target="load", loss="quantile", quantiles=(0.1, 0.5, 0.9), max_epochs=5).fit(wide)
+    pred = est.predict(quantiles=[0.1, 0.9])
+    assert list(pred.columns) == ["load", "load_q0.1", "load_q0.9"]
+    assert (pred["load_q0.1"] <= pred["load_q0.9"]).all()
+    with pytest.raises(ValueError, match="not fitted"):
+        est.predict(quantiles=[0.3])
+
+
+def test_point_loss_intervals_come_from_residuals(wide):
+    est = tiny(target="load").fit(wide)
+    pred = est.predict(quantiles=[0.05, 0.95])
+    assert (pred["load_q0.05"] < pred["load"]).all() and (pred["load"] < pred["load_q0.95"]).all()
+
+
+def test_cross_validate_returns_windows_and_metrics(wide):
+    est = tiny(target="load")
+    cv = est.cross_validate(wide, n_windows=3, step=2, quantiles=[0.1, 0.9])
+    assert not hasattr(est, "net_"), "cross_validate works on a clone"
+    assert cv.forecasts["cutoff"].nunique() == 3 and len(cv.forecasts) == 9
+    assert {"mae", "rmse", "mape", "smape", "mase", "quantile_loss"} <= set(cv.metrics.columns)
+    last = cv.forecasts[cv.forecasts["cutoff"] == cv.forecasts["cutoff"].max()]
+    np.testing.assert_array_equal(last["y"].to_numpy(), wide["load"].to_numpy()[-3:])
+    assert (cv.metrics["mae"] >= 0).all()
+
+
+def test_warm_start_continues_from_the_fitted_network(wide):
+    est = tiny(target="load", validation_fraction=0, max_epochs=2).fit(wide)
+    before = {k: v.clone() for k, v in est.net_.state_dict().items()}
+    est.set_params(warm_start=True, max_epochs=1)
+    est.fit(wide)
+    assert est.n_epochs_ == 3
+    moved = sum((est.net_.state_dict()[k] - v).abs().max().item() for k, v in before.items())
+    assert 0 < moved < 1.0, "one more epoch moves the weights a little, it does not start over"
+
+
+def test_partial_fit_trains_one_epoch(wide):
+    est = tiny(target="load")
+    est.partial_fit(wide)
+    assert est.n_epochs_ == 1
+    est.partial_fit(wide.iloc[-40:])
+    assert est.n_epochs_ == 2
+
+
+def test_update_appends_observations_without_retraining(wide):
+    est = tiny(target="load").fit(wide.iloc[:80])
+    weights = {k: v.clone() for k, v in est.net_.state_dict().items()}
+    est.update(wide.iloc[80:])
+    pred = est.predict()
+    assert pred.index[0] == wide.index[-1] + pd.Timedelta(days=1)
+    pd.testing.assert_frame_equal(pred, est.predict(df=wide), check_exact=True)
+    assert all(torch.equal(est.net_.state_dict()[k], v) for k, v in weights.items())
+    with pytest.raises(ValueError, match="pass only new observations"):
+        est.update(wide.iloc[-5:])
+
+
+def test_future_covariates_are_read_from_futr_df(wide):
+    df = wide.copy()
+    df["promo"] = (np.arange(len(df)) % 5 == 0).astype(float)
+    est = tiny(target="load", future_covariates=["promo"]).fit(df)
+    future_idx = pd.date_range(df.index[-1] + pd.Timedelta(days=1), periods=3, freq="D", name="date")
+    with pytest.raises(ValueError, match="futr_df"):
+        est.predict()
+    on = est.predict(futr_df=pd.DataFrame({"promo": [1.0, 1.0, 1.0]}, index=future_idx))
+    off = est.predict(futr_df=pd.DataFrame({"promo": [0.0, 0.0, 0.0]}, index=future_idx))
+    assert not np.allclose(on.to_numpy(), off.to_numpy())
+    with pytest.raises(ValueError, match="every future covariate"):
+        est.predict(futr_df=pd.DataFrame({"promo": [1.0]}, index=future_idx[:1]))
+
+
+def test_predict_accepts_shorter_h_and_rejects_longer(wide):
+    est = tiny(target="load").fit(wide)
+    full = est.predict()
+    pd.testing.assert_frame_equal(est.predict(h=2), full.iloc[:2], check_freq=False)
+    with pytest.raises(ValueError, match="exceeds the horizon"):
+        est.predict(h=4)
+
+
+def test_quiet_by_default(wide, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tiny(target="load").fit(wide).predict()
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    assert list(tmp_path.iterdir()) == []
