@@ -1,0 +1,164 @@
+"""The Triton CfC kernels against the PyTorch path, run on the CPU through Triton's interpreter.
+
+Outputs, final state and the gradients of the input, the initial state and every parameter are
+compared across modes, backbone depths, activations, wired (NCP) and unwired layers, ragged batch
+sizes, sequence lengths 1 and 33, with and without timespans, in float32 and bfloat16.
+"""
+
+import os
+
+os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is imported
+
+import pytest
+import torch
+
+pytest.importorskip("triton")
+
+from liquidts.kernels.cfc import cfc_sequence, triton_unavailable_reason  # noqa: E402
+from liquidts.kernels.cfc import triton as cfc_triton_module  # noqa: E402
+from liquidts.nn import CfC  # noqa: E402
+from liquidts.wirings import AutoNCP  # noqa: E402
+
+if os.environ.get("TRITON_INTERPRET") != "1":
+    pytest.skip("these tests run the kernels on CPU tensors; they need TRITON_INTERPRET=1",
+                allow_module_level=True)
+
+INPUTS = 4
+
+
+def _layer(wired, mode="default", dtype=torch.float32, **kw):
+    torch.manual_seed(0)
+    units = AutoNCP(12, 3) if wired else 8
+    kw = {} if wired else {"backbone_units": 16, **kw}
+    layer = CfC(INPUTS, units, mode=mode, **kw)
+    if mode == "pure":
+        # Nonzero w_tau, so its gradient (through sign(w_tau)) is exercised.
+        with torch.no_grad():
+            for cell in layer.cells:
+                cell.w_tau.uniform_(-0.5, 0.5)
+    return layer.to(dtype)
+
+
+def _run(layer, backend, batch, steps, timespans, dtype=torch.float32):
+    """Outputs, final state and every gradient (x, hx, then the parameters) of one backend."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(batch, steps, INPUTS, generator=gen).to(dtype).requires_grad_()
+    hx = (0.5 * torch.randn(batch, layer.state_size, generator=gen)).to(dtype).requires_grad_()
+    ts = (0.2 + 1.5 * torch.rand(batch, steps, generator=gen)).to(dtype) if timespans else None
+    weights = torch.randn(batch, steps, layer.output_size, generator=gen).to(dtype)
+    layer.backend = backend
+    layer.zero_grad()
+    y, h = layer(x, hx, ts)
+    # Weights on every output and on the whole final state, so every cell's gradient path is used.
+    loss = (y * weights).sum() + (h * h).sum()
+    loss.backward()
+    grads = [x.grad, hx.grad] + [p.grad for p in layer.parameters()]
+    return [y.detach(), h.detach()] + grads
+
+
+def _compare(got, want, rtol, names=None):
+    for i, (a, b) in enumerate(zip(got, want)):
+        name = names[i] if names else str(i)
+        assert a is not None and b is not None, f"{name}: missing gradient"
+        assert torch.isfinite(a).all(), f"{name}: non-finite values from the Triton kernel"
+        a, b = a.double(), b.double()
+        scale = max(b.abs().max().item(), 1e-3)
+        torch.testing.assert_close(a, b, rtol=rtol, atol=rtol * scale, msg=lambda m: f"{name}: {m}")
+
+
+def _names(layer):
+    return ["y", "h", "x.grad", "hx.grad"] + [n + ".grad" for n, _ in layer.named_parameters()]
+
+
+@pytest.mark.parametrize("mode", ["default", "no_gate", "pure"])
+@pytest.mark.parametrize("wired", [False, True], ids=["unwired", "ncp"])
+def test_matches_torch_across_modes(mode, wired):
+    layer = _layer(wired, mode)
+    _compare(_run(layer, "triton", 17, 6, True), _run(layer, "torch", 17, 6, True), 1e-5, _names(layer))
+
+
+@pytest.mark.parametrize("backbone_layers,activation,mode", [
+    (0, "lecun_tanh", "no_gate"),
+    (2, "tanh", "default"),
+    (2, "relu", "pure"),
+    (3, "silu", "default"),
+    (1, "gelu", "no_gate"),
+])
+def test_matches_torch_backbones_and_activations(backbone_layers, activation, mode):
+    layer = _layer(False, mode, backbone_layers=backbone_layers, activation=activation)
+    _compare(_run(layer, "triton", 3, 4, False), _run(layer, "torch", 3, 4, False), 1e-5, _names(layer))
+
+
+@pytest.mark.parametrize("wired", [False, True], ids=["unwired", "ncp"])
+@pytest.mark.parametrize("steps,timespans", [(1, True), (33, False)])
+def test_matches_torch_short_and_long_sequences(wired, steps, timespans):
+    layer = _layer(wired)
+    got, want = _run(layer, "triton", 3, steps, timespans), _run(layer, "torch", 3, steps, timespans)
+    _compare(got, want, 1e-5, _names(layer))
+
+
+@pytest.mark.parametrize("wired", [False, True], ids=["unwired", "ncp"])
+def test_bfloat16_close_to_float32(wired):
+    layer = _layer(wired, "default")
+    want = _run(layer, "torch", 17, 8, True)
+    got = _run(layer.to(torch.bfloat16), "triton", 17, 8, True, torch.bfloat16)
+    assert all(g.dtype == torch.bfloat16 for g in got)
+    _compare(got, want, 5e-2, _names(layer))
+
+
+def test_wiring_mask_applied_in_kernel():
+    layer = _layer(True)
+    cell = layer.cells[1]
+    off = cell.head_mask == 0
+    assert off.any()
+    before = _run(layer, "triton", 5, 4, False)
+    with torch.no_grad():  # raw weights where the wiring has no synapse must not matter
+        cell.head.weight[off] = 3.0
+    after = _run(layer, "triton", 5, 4, False)
+    _compare(after[:4], before[:4], 1e-6)
+    grad = cell.head.weight.grad
+    assert (grad[off] == 0).all() and (grad[~off] != 0).any()
+
+
+def test_backend_triton_runs_the_kernel(monkeypatch):
+    calls = []
+    forward = cfc_triton_module._forward
+    monkeypatch.setattr(cfc_triton_module, "_forward", lambda *a: calls.append(1) or forward(*a))
+    layer = _layer(False)
+    layer.backend = "triton"
+    y, h = layer(torch.randn(2, 3, INPUTS))
+    assert calls and y.shape == (2, 3, 8) and h.shape == (2, 8)
+    layer.backend = "auto"  # CPU tensors: auto keeps the PyTorch path
+    layer(torch.randn(2, 3, INPUTS))
+    assert len(calls) == 1
+
+
+def test_chunked_sequence_equals_whole():
+    layer = _layer(True)
+    layer.backend = "triton"
+    x = torch.randn(3, 10, INPUTS)
+    y, h = layer(x)
+    y1, h1 = layer(x[:, :4])
+    y2, h2 = layer(x[:, 4:], h1)
+    torch.testing.assert_close(torch.cat([y1, y2], 1), y, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(h2, h, rtol=1e-6, atol=1e-6)
+
+
+def test_out_of_scope_raises_clearly():
+    layer = _layer(False, backbone_layers=4)
+    with pytest.raises(ValueError, match="backbone_layers"):
+        layer.backend = "triton"
+        layer(torch.randn(2, 3, INPUTS))
+    layer64 = _layer(False).double()
+    layer64.backend = "triton"
+    with pytest.raises(TypeError, match="float32 or bfloat16"):
+        layer64(torch.randn(2, 3, INPUTS, dtype=torch.float64))
+
+
+def test_unavailable_reason_without_interpreter(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET")
+    reason = triton_unavailable_reason(torch.device("cpu"))
+    assert "CUDA" in reason and "TRITON_INTERPRET=1" in reason
+    with pytest.raises(RuntimeError, match="backend='triton' cannot run"):
+        cfc_sequence(torch.zeros(2, 1, 32), [torch.zeros(1, 8)], torch.ones(2, 1, 1),
+                     [_layer(False).cell.weights()], "default", "lecun_tanh", backend="triton")
