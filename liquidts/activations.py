@@ -54,3 +54,15 @@ def get_activation(name: str):
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; valid options are {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]
+
+
+def apply_into(name: str, z: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out[:] = activation(z)`` without a temporary where the activation allows it."""
+    if name == "lecun_tanh":
+        torch.mul(z, _LECUN_B, out=out)
+        return torch.tanh(out, out=out).mul_(_LECUN_A)
+    if name == "tanh":
+        return torch.tanh(z, out=out)
+    if name == "relu":
+        return torch.clamp(z, min=0.0, out=out)
+    return out.copy_(ACTIVATIONS[name][0](z))

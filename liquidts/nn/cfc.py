@@ -24,6 +24,7 @@ from torch import nn
 
 from liquidts.activations import ACTIVATIONS
 from liquidts.kernels.cfc import BACKENDS, MODES, CellWeights, cfc_reference, cfc_sequence, effective
+from liquidts.kernels.cfc.inference import cfc_inference, pack
 from liquidts.kernels.cfc.reference import cell_step
 from liquidts.nn._inputs import check_state, prepare_sequence
 from liquidts.nn.memory import MemoryCell
@@ -256,6 +257,18 @@ class CfC(nn.Module):
     def cells(self) -> list:
         return list(self.cell.layers) if self.wiring is not None else [self.cell]
 
+    def _packed_weights(self) -> list:
+        """Inference weights, rebuilt only when a parameter changed (streaming calls repeat this)."""
+        if getattr(self, "_pack_params", None) is None:
+            # Parameter objects stay the same through .to() and load_state_dict; their storage or
+            # version changes, which the key sees.
+            self._pack_params = list(self.parameters())
+        key = tuple((p.data_ptr(), p._version) for p in self._pack_params)
+        if getattr(self, "_pack_key", None) != key:
+            self._pack_cache = pack([cell.weights() for cell in self.cells])
+            self._pack_key = key
+        return self._pack_cache
+
     def forward(self, input: torch.Tensor, hx=None, timespans=None):
         x, ts, unbatched = prepare_sequence("CfC", input, timespans, self.input_size, self.batch_first)
         batch, steps = x.shape[0], x.shape[1]
@@ -267,6 +280,10 @@ class CfC(nn.Module):
         else:
             h, c = check_state("CfC", hx, batch, self.state_size, unbatched, self.mixed_memory)
         cells = self.cells
+        if not torch.is_grad_enabled() and self.memory is None and not (x.is_cuda and self.backend != "torch"):
+            states = cfc_inference(x, list(h.split([cell.hidden_size for cell in cells], dim=-1)), ts,
+                                   self._packed_weights(), self.mode, self.activation)
+            return self._finish(states, None, unbatched)
         # Raw weights and wiring masks: the Triton kernel applies the masks itself.
         weights = [cell.weights(apply_mask=False) for cell in cells]
         x_tm = x.transpose(0, 1)  # (T, B, I)
@@ -282,7 +299,10 @@ class CfC(nn.Module):
                                       dropout, self.training, memory, c)
         else:
             states = cfc_sequence(x_proj, h0, ts_tm, weights, self.mode, self.activation, self.backend)
-        # Output: the last cell's states (the motor layer when wired); state: all cells, last step.
+        return self._finish(states, c, unbatched)
+
+    def _finish(self, states, c, unbatched):
+        """Output: the last cell's states (the motor layer when wired); state: all cells, last step."""
         h_last = torch.cat([s[-1] for s in states], dim=-1)  # (B, state)
         out = states[-1]  # (T, B, H_last)
         if self.return_sequences:

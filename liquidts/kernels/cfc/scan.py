@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from liquidts.activations import get_activation
+from liquidts.activations import apply_into, get_activation
 from liquidts.kernels.cfc.reference import CellWeights
 
 _PER_CELL = 8  # h0, in_weight, rec_weight, bias, head_weight, head_bias, w_tau, A (+ 2 per hidden layer)
@@ -44,26 +44,38 @@ def _unpack(flat, n_cells, n_hidden):
     return h0, cells
 
 
-def _gates_forward(u, ts, mode, w):
-    """New state (B, H) and the values the backward needs."""
+def _first_shape(w, level, x_proj):
+    width = w.rec_weight.shape[0] if level == 0 else w.hidden[level - 1][0].shape[0]
+    return x_proj.shape[1], width
+
+
+def _gate_buffers(U, mode):
+    """Buffers for the gate values the backward needs: exp term (pure) or tanh heads and sigmoid."""
+    steps, batch, width = U.shape
     if mode == "pure":
-        e = torch.exp(-ts * (w.w_tau.abs() + u.abs()))  # (B, H)
-        return w.A - w.A * e * u, (e,)
+        return [torch.empty_like(U)]
+    return [U.new_empty(steps, batch, width // 2), U.new_empty(steps, batch, width // 4)]
+
+
+def _gates_forward(u, ts, mode, w, saved, out):
+    """Write the new state (B, H) into ``out`` and the backward's gate values into ``saved``."""
+    if mode == "pure":
+        e = torch.exp(torch.mul(w.w_tau.abs() + u.abs(), -ts), out=saved[0])  # (B, H)
+        return torch.sub(w.A, w.A * e * u, out=out)
     hidden = u.shape[-1] // 4
-    ff = torch.tanh(u[:, : 2 * hidden])  # (B, 2H)
-    s = torch.sigmoid(torch.addcmul(u[:, 3 * hidden:], u[:, 2 * hidden: 3 * hidden], ts))  # (B, H)
+    ff = torch.tanh(u[:, : 2 * hidden], out=saved[0])  # (B, 2H)
+    s = torch.sigmoid(torch.addcmul(u[:, 3 * hidden:], u[:, 2 * hidden: 3 * hidden], ts), out=saved[1])
     ff1, ff2 = ff[:, :hidden], ff[:, hidden:]
-    h = torch.addcmul(ff1, s, ff2) if mode == "no_gate" else torch.lerp(ff1, ff2, s)
-    return h, (ff, s)
+    if mode == "no_gate":
+        return torch.addcmul(ff1, s, ff2, out=out)
+    return torch.lerp(ff1, ff2, s, out=out)
 
 
 def _gate_factors(saved, U, ts, mode, w):
     """C (T, B, G, H) with dU = dh * C for every step: the gates are linear in the state's gradient."""
     if mode == "pure":
-        e = torch.stack([s[0] for s in saved])  # (T, B, H)
-        return (-w.A * e * (1.0 - ts * U.abs())).unsqueeze(2)
-    ff = torch.stack([s[0] for s in saved])  # (T, B, 2H)
-    s = torch.stack([s[1] for s in saved])  # (T, B, H)
+        return (-w.A * saved[0] * (1.0 - ts * U.abs())).unsqueeze(2)
+    ff, s = saved  # (T, B, 2H), (T, B, H)
     hidden = s.shape[-1]
     ff1, ff2 = ff[..., :hidden], ff[..., hidden:]
     ds = s * (1.0 - s)
@@ -79,45 +91,35 @@ class _CfCScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, meta, x_proj, ts, *flat):
         mode, activation, n_hidden, has_head = meta
-        act, _ = get_activation(activation)
         n_cells = len(flat) // (_PER_CELL + 2 * n_hidden)
         h0, cells = _unpack(flat, n_cells, n_hidden)
         steps = x_proj.shape[0]
-        # Per cell and step: pre-activations Z and activations A of each backbone level, heads U,
-        # gate values for the backward, and states.
-        Z = [[[] for _ in range(n_hidden + 1)] for _ in cells] if has_head else None
-        Acts = [[[] for _ in range(n_hidden + 1)] for _ in cells] if has_head else None
-        U = [[] for _ in cells]
-        gate_saved = [[] for _ in cells]
-        hs = [[] for _ in cells]
+        # Kept for the backward pass, per cell: pre-activations Z and activations A of each
+        # backbone level, heads U, gate values, states; all written in place step by step.
+        Z = [[x_proj.new_empty(steps, *_first_shape(w, k, x_proj)) for k in range(n_hidden + 1)]
+             for w in cells] if has_head else None
+        Acts = [[torch.empty_like(z) for z in levels] for levels in Z] if has_head else None
+        U = [x_proj.new_empty(steps, x_proj.shape[1], (w.head_weight if has_head else w.rec_weight).shape[0])
+             for w in cells]
+        gate_saved = [_gate_buffers(u, mode) for u in U]
+        hs = [x_proj.new_empty(steps, *h.shape) for h in h0]
         state = list(h0)
         rec_t = [w.rec_weight.t() for w in cells]
         in_t = [w.in_weight.t() for w in cells]
         for t in range(steps):
             inp = None
             for l, w in enumerate(cells):
+                first = Z[l][0][t] if has_head else U[l][t]
                 if l == 0:
-                    first = torch.addmm(x_proj[t], state[l], rec_t[l])  # (B, K)
+                    torch.addmm(x_proj[t], state[l], rec_t[l], out=first)
                 else:
-                    first = torch.addmm(w.bias, inp, in_t[l]).addmm_(state[l], rec_t[l])
+                    torch.addmm(w.bias, inp, in_t[l], out=first).addmm_(state[l], rec_t[l])
                 if has_head:
-                    a = act(first)
-                    Z[l][0].append(first)
-                    Acts[l][0].append(a)
+                    a = apply_into(activation, first, Acts[l][0][t])
                     for k, (weight, bias) in enumerate(w.hidden, start=1):
-                        z = torch.addmm(bias, a, weight.t())
-                        a = act(z)
-                        Z[l][k].append(z)
-                        Acts[l][k].append(a)
-                    u = torch.addmm(w.head_bias, a, w.head_weight.t())  # (B, G*H)
-                else:
-                    u = first
-                U[l].append(u)
-                state[l], saved = _gates_forward(u, ts[t], mode, w)
-                gate_saved[l].append(saved)
-                hs[l].append(state[l])
-                inp = state[l]
-        hs = [torch.stack(h) for h in hs]  # per cell (T, B, H)
+                        a = apply_into(activation, torch.addmm(bias, a, weight.t(), out=Z[l][k][t]), Acts[l][k][t])
+                    torch.addmm(w.head_bias, a, w.head_weight.t(), out=U[l][t])
+                state[l] = inp = _gates_forward(U[l][t], ts[t], mode, w, [b[t] for b in gate_saved[l]], hs[l][t])
         ctx.meta = meta
         ctx.n_cells = n_cells
         ctx.buffers = (Z, Acts, U, gate_saved)
@@ -139,11 +141,9 @@ class _CfCScan(torch.autograd.Function):
         steps, batch = x_proj.shape[0], x_proj.shape[1]
 
         # Everything that does not depend on the incoming gradient, for all steps at once.
-        U = [torch.stack(u) for u in U]  # per cell (T, B, G*H)
         C = [_gate_factors(gate_saved[l], U[l], ts, mode, w) for l, w in enumerate(cells)]
         if has_head:
-            Acts = [[torch.stack(a) for a in levels] for levels in Acts]
-            D = [[act_grad(torch.stack(z), a) for z, a in zip(Z[l], Acts[l])] for l in range(n)]
+            D = [[act_grad(z, a) for z, a in zip(Z[l], Acts[l])] for l in range(n)]
             dZ = [[torch.empty_like(d) for d in levels] for levels in D]
         dU = [torch.empty_like(u) for u in U]
         dH = [torch.empty_like(h) for h in hs]  # the whole gradient reaching each new state
@@ -189,7 +189,7 @@ class _CfCScan(torch.autograd.Function):
                 d_head_w = rows(dU[l]).t() @ rows(Acts[l][-1])
                 d_head_b = rows(dU[l]).sum(0)
             if mode == "pure":
-                e = torch.exp(-ts * (w.w_tau.abs() + U[l].abs()))
+                e = gate_saved[l][0]
                 d_A = rows(dH[l] * (1.0 - e * U[l])).sum(0)
                 d_tau = rows(dH[l] * w.A * U[l] * e * ts).sum(0) * torch.sign(w.w_tau)
             out += [carry[l], d_in, rows(dfirst).t() @ rows(h_prev), d_bias, d_head_w, d_head_b, d_tau, d_A]
