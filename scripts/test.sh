@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Fresh machine to test results in one command: install (CPU torch, dev extras, test-only
+# reference packages) and run the whole suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh dev
+# Reference implementations the baselines are compared with in tests, never used at run time.
+# xlstm is installed without its dependencies: its plain-PyTorch ("vanilla") path needs none of
+# the CUDA kernel packages it declares.
+python -m pip install --quiet --disable-pip-version-check "mambapy==1.2.0"
+python -m pip install --quiet --disable-pip-version-check --no-deps "xlstm==2.0.6"
+export MPLBACKEND=Agg TRITON_INTERPRET=1
+python -m pytest "$@"
