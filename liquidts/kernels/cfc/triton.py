@@ -733,6 +733,11 @@ def _on_chip(n_elements: int) -> bool:
     return n_elements <= ON_CHIP_ELEMENTS
 
 
+def _warps(n_elements: int) -> int:
+    """More warps for larger weight tiles, so fewer registers per thread hold them."""
+    return 4 if n_elements <= 4096 else 8
+
+
 def _c(t):
     return None if t is None else t.contiguous()
 
@@ -778,11 +783,12 @@ def _forward(x_proj, ts, h0, cells, mode, activation):
     if w.head_weight is not None:
         H, K = h0[0].shape[-1], w.rec_weight.shape[0]
         args, n_hidden = _backbone_args(w)
+        size = _backbone_elements(H, K, n_hidden, G)
         _cfc_fwd_backbone_kernel[grid](
             x_proj, ts, h0[0], *args, w.w_tau if w.w_tau is not None else args[0],
             w.A if w.A is not None else args[0], outs[0], steps, batch, H, K,
             N_HIDDEN=n_hidden, ACT=KERNEL_ACTIVATIONS[activation],
-            ON_CHIP=_on_chip(_backbone_elements(H, K, n_hidden, G)), **meta)
+            ON_CHIP=_on_chip(size), num_warps=_warps(size), **meta)
         return outs
     sizes = [h.shape[-1] for h in h0]
     has_mask = any(c.mask is not None for c in cells)
@@ -790,10 +796,10 @@ def _forward(x_proj, ts, h0, cells, mode, activation):
     for l in range(MAX_CELLS):
         k = min(l, len(cells) - 1)  # absent cells: any valid pointers, never read
         per_cell += _cell_args(cells[k], h0[k], has_mask) + [outs[k]]
+    size = _cascade_elements(sizes, G)
     _cfc_fwd_cascade_kernel[grid](
         x_proj, ts, *per_cell, steps, batch, *(sizes + [sizes[-1]] * MAX_CELLS)[:MAX_CELLS],
-        N_CELLS=len(cells), HAS_MASK=has_mask,
-        ON_CHIP=_on_chip(_cascade_elements(sizes, G)), **meta)
+        N_CELLS=len(cells), HAS_MASK=has_mask, ON_CHIP=_on_chip(size), num_warps=_warps(size), **meta)
     return outs
 
 
@@ -828,11 +834,12 @@ def _backward(x_proj, ts, h0, cells, outs, douts, mode, activation):
         acts = [x_proj.new_empty(steps, batch, K) for _ in range(n_hidden + 1)]
         du = x_proj.new_empty(steps, batch, G * H)
         pad3 = lambda bufs: (bufs + [bufs[0]] * 3)[:3]  # noqa: E731 - unused levels: never touched
+        size = 2 * _backbone_elements(H, K, n_hidden, G)
         _cfc_bwd_backbone_kernel[grid](
             x_proj, ts, hprev[0], douts[0], *args, w.w_tau if w.w_tau is not None else args[0],
             w.A if w.A is not None else args[0], *pad3(dz), *pad3(acts), du, dh0[0], *parts[0],
             steps, batch, H, K, N_HIDDEN=n_hidden, ACT=KERNEL_ACTIVATIONS[activation],
-            ON_CHIP=_on_chip(2 * _backbone_elements(H, K, n_hidden, G)), **meta)
+            ON_CHIP=_on_chip(size), num_warps=_warps(size), **meta)
         g = grads[0]
         g["rec_weight"] = _rows2d(dz[0]).t() @ _rows2d(hprev[0])
         g["hidden"] = [(_rows2d(dz[k]).t() @ _rows2d(acts[k - 1]), _rows2d(dz[k]).sum(0))
@@ -848,10 +855,10 @@ def _backward(x_proj, ts, h0, cells, outs, douts, mode, activation):
             k = min(l, len(cells) - 1)
             per_cell += ([hprev[k]] + _cell_args(cells[k], h0[k], has_mask)[1:]
                          + [outs[k], douts[k], dus[k], dh0[k], *parts[k]])
+        size = 2 * _cascade_elements(sizes, G)
         _cfc_bwd_cascade_kernel[grid](
             x_proj, ts, *per_cell, steps, batch, *(sizes + [sizes[-1]] * MAX_CELLS)[:MAX_CELLS],
-            N_CELLS=len(cells), HAS_MASK=has_mask,
-            ON_CHIP=_on_chip(2 * _cascade_elements(sizes, G)), **meta)
+            N_CELLS=len(cells), HAS_MASK=has_mask, ON_CHIP=_on_chip(size), num_warps=_warps(size), **meta)
         for l, (w, g) in enumerate(zip(cells, grads)):
             I = w.in_weight.shape[1]
             d = _rows2d(dus[l])
