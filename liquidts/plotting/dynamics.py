@@ -1,0 +1,142 @@
+"""Plot neuron activity and effective time constants from a :class:`NeuronTrace`.
+
+Every function returns a ``matplotlib.figure.Figure`` built without pyplot (no display, no global
+state); save it with ``fig.savefig("name.png")`` or ``.svg``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from liquidts.plotting.trace import NeuronTrace, liquid_layer, record_states
+from liquidts.plotting.wiring import plot_wiring_weights
+
+__all__ = ["plot_neuron_activity", "plot_time_constants", "plot_policy_episode", "plot_dynamics", "encode_inputs"]
+
+_TITLES = {"inter": "inter neurons", "command": "command neurons", "motor": "motor neurons",
+           "hidden": "neurons"}
+
+
+def _check_trace(trace):
+    if not isinstance(trace, NeuronTrace):
+        raise TypeError(f"expected a NeuronTrace from record_states, got {type(trace).__name__}")
+
+
+def _panels(fig, count, sharex=True):
+    axes = fig.subplots(count, 1, sharex=sharex, squeeze=False)[:, 0]
+    return list(axes)
+
+
+def _group_lines(axes, trace, values, ylabel, log=False):
+    for ax, (kind, cols) in zip(axes, trace.groups.items()):
+        for c in cols:
+            ax.plot(trace.times, values[:, c], lw=1.0, label=f"{trace.neuron_ids[c]}")
+        ax.set_title(f"{_TITLES[kind]} ({len(cols)})", fontsize=9, loc="left")
+        ax.set_ylabel(ylabel)
+        if log:
+            ax.set_yscale("log")
+        if len(cols) <= 8:
+            ax.legend(fontsize=7, ncol=min(len(cols), 4), loc="upper right", frameon=False)
+    axes[-1].set_xlabel("time")
+
+
+def plot_neuron_activity(trace: NeuronTrace, fig: Figure | None = None) -> Figure:
+    """One panel per neuron group (inter, command, motor; one panel for an unwired layer), one
+    line per neuron: its state over the sequence. Lines are labelled with the wiring's neuron ids."""
+    _check_trace(trace)
+    fig = fig if fig is not None else Figure(figsize=(9, 2.2 * len(trace.groups) + 0.6), layout="constrained")
+    axes = _panels(fig, len(trace.groups))
+    _group_lines(axes, trace, trace.states, "state")
+    fig.suptitle(f"{trace.kind.upper()} neuron activity", fontsize=10)
+    return fig
+
+
+def plot_time_constants(trace: NeuronTrace, fig: Figure | None = None, log: bool = True) -> Figure:
+    """Effective time constant of every neuron over time, grouped like :func:`plot_neuron_activity`
+    (log scale by default: liquid time constants span orders of magnitude)."""
+    _check_trace(trace)
+    fig = fig if fig is not None else Figure(figsize=(9, 2.2 * len(trace.groups) + 0.6), layout="constrained")
+    axes = _panels(fig, len(trace.groups))
+    _group_lines(axes, trace, trace.tau, "tau", log=log)
+    fig.suptitle(f"effective time constants: {trace.tau_definition}", fontsize=9)
+    return fig
+
+
+def _as_2d(values, name, steps):
+    values = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values, float)
+    values = values.reshape(len(values), -1) if values.ndim >= 1 else values
+    if values.ndim != 2 or values.shape[0] != steps:
+        raise ValueError(f"{name} must have one row per step of the trace ({steps}), got shape {values.shape}")
+    return values
+
+
+def plot_policy_episode(observations, actions, trace: NeuronTrace, obs_names=None, action_names=None,
+                        fig: Figure | None = None, max_observations: int = 12) -> Figure:
+    """Observations, actions and the command neurons' activity of one episode on one time axis.
+
+    ``observations`` (T, F) (image observations: pass the features the policy's encoder made, or
+    any per-step summary), ``actions`` (T,) or (T, A). Without command neurons (an unwired core)
+    the last panel shows every neuron. At most ``max_observations`` observation features are drawn.
+    """
+    _check_trace(trace)
+    steps = len(trace.times)
+    obs = _as_2d(observations, "observations", steps)[:, :max_observations]
+    act = _as_2d(actions, "actions", steps)
+    fig = fig if fig is not None else Figure(figsize=(9, 7), layout="constrained")
+    ax_obs, ax_act, ax_neu = _panels(fig, 3)
+    t = trace.times
+    for k in range(obs.shape[1]):
+        ax_obs.plot(t, obs[:, k], lw=1.0, label=obs_names[k] if obs_names else f"obs {k}")
+    for k in range(act.shape[1]):
+        ax_act.step(t, act[:, k], where="post", lw=1.2, label=action_names[k] if action_names else f"action {k}")
+    cols = trace.groups.get("command", list(range(len(trace.neuron_ids))))
+    for c in cols:
+        ax_neu.plot(t, trace.states[:, c], lw=1.0, label=f"{trace.neuron_ids[c]}")
+    for ax, title in ((ax_obs, "observations"), (ax_act, "actions"),
+                      (ax_neu, "command neurons" if "command" in trace.groups else "neurons")):
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.legend(fontsize=7, ncol=4, loc="upper right", frameon=False)
+    ax_neu.set_xlabel("time")
+    return fig
+
+
+def encode_inputs(model, x):
+    """What the liquid layer of ``model`` reads for raw inputs ``x``: a policy's or driver's
+    observations go through its encoder (normalisation or conv head); other models' inputs are
+    returned unchanged."""
+    encoder = getattr(model, "encoder", None)
+    if encoder is None or getattr(model, "net_", None) is not None:
+        return x
+    with torch.no_grad():
+        param = next(model.parameters())
+        x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(param.device)
+        return encoder(x if x.is_floating_point() or x.dtype == torch.uint8 else x.float())
+
+
+def plot_dynamics(model, x, timespans=None, sample: int = 0, fig: Figure | None = None,
+                  wiring: bool = True) -> Figure:
+    """One figure: neuron activity (left) and effective time constants (right) per neuron group,
+    and, for a wired layer, its wiring with learned strengths underneath.
+
+    ``model``: a CfC/LTC layer, a fitted ``LiquidForecaster`` (its encoder; ``x`` are the
+    encoder's input features) or a control policy/driver with a CfC/LTC ``core`` (``x`` are raw
+    observations, encoded here). A policy with ``config.dt`` uses it when ``timespans`` is None.
+    """
+    layer = liquid_layer(model)
+    config = getattr(model, "config", None)
+    if timespans is None and getattr(config, "dt", None) is not None:
+        timespans = float(config.dt)
+    trace = record_states(layer, encode_inputs(model, x), timespans, sample)
+    groups = len(trace.groups)
+    draw = wiring and layer.wiring is not None
+    fig = fig if fig is not None else Figure(figsize=(13, 2.2 * groups + (4.5 if draw else 0.6)),
+                                             layout="constrained")
+    top, bottom = (fig.subfigures(2, 1, height_ratios=[2.2 * groups, 4.5]) if draw else (fig, None))
+    left, right = top.subfigures(1, 2)
+    plot_neuron_activity(trace, left)
+    plot_time_constants(trace, right)
+    if bottom is not None:
+        plot_wiring_weights(layer, ax=bottom.add_subplot(), labels=True)
+    return fig
