@@ -32,7 +32,7 @@ class BCArgs:
     seq_len: int = 32
     stride: int = 16  # step between window starts
     batch_size: int = 32
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-2
     max_grad_norm: float = 1.0
     checkpoint_every: int = 5
 

@@ -82,7 +82,7 @@ class DriverConfig:
 
     core: str = "ncp"
     conv_features: int = 32
-    lstm_units: int = 16  # LSTM(32, 16): 3,234 recurrent parameters, as many as the NCP core
+    lstm_units: int = 16  # LSTM(32, 16) + head: 3,234 parameters vs the NCP's 2,692
     seed: int = 22222  # NCP wiring seed
 
 
@@ -117,11 +117,11 @@ class ConvDriver(nn.Module):
 
     def recurrent_parameters(self) -> int:
         """Trainable parameters of the recurrent part (core, plus the motor read-out)."""
+        # A wired CfC stores dense matrices under a 0/1 mask; the masked-out entries are counted
+        # too, so this is an upper bound for the NCP.
         n = sum(p.numel() for p in self.core.parameters() if p.requires_grad)
         if self.config.core == "ncp":
-            # ncps/liquidts keep the wiring as a fixed 0/1 mask: count only existing synapses.
-            n += self.scale.numel() + self.offset.numel()
-            return n
+            return n + self.scale.numel() + self.offset.numel()
         return n + sum(p.numel() for p in self.head.parameters())
 
     def save(self, path) -> None:

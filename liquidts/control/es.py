@@ -7,6 +7,10 @@ in [-0.5, 0.5] (rank shaping: robust to the scale and outliers of returns) and t
 sum_i (rank+_i - rank-_i) eps_i / (population * sigma) is fed to Adam. Only the parameters that act
 (encoder, core, action head) are evolved; the value head and the Gaussian's log-std stay untouched.
 
+Observations are normalised with statistics gathered once, before the first generation, from
+``norm_warmup_steps`` steps of uniformly random actions; keeping them fixed afterwards keeps the
+fitness of a parameter vector the same across generations.
+
 Evaluations parallelise over ``workers`` processes. Every random draw derives from (seed, generation),
 so a run resumed from a checkpoint repeats the uninterrupted run exactly, whatever the worker count.
 
@@ -22,6 +26,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
 from liquidts.control.policy import PolicyConfig, RecurrentPolicy
@@ -36,6 +41,7 @@ class ESArgs:
     weight_decay: float = 0.005
     episodes: int = 1  # episodes per member per generation
     max_episode_steps: int | None = None
+    norm_warmup_steps: int = 2000  # random-action steps for the observation statistics (0: none)
     workers: int = 1
     checkpoint_every: int = 10
 
@@ -85,6 +91,20 @@ def episode_returns(policy, env_id, seeds, env_kwargs=None, max_steps=None) -> n
             e.close()
 
 
+def _warm_up_obs_norm(policy: RecurrentPolicy, env_id: str, steps: int, seed: int, env_kwargs) -> None:
+    env = gym.make(env_id, **(env_kwargs or {}))
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    seen = []
+    for _ in range(steps):
+        seen.append(obs)
+        obs, _, term, trunc, _ = env.step(env.action_space.sample())
+        if term or trunc:
+            obs, _ = env.reset()
+    env.close()
+    policy.obs_norm.update(torch.as_tensor(np.stack(seen), dtype=torch.float32))
+
+
 # Per-process state for pool workers (built once by the initializer, reused for every pair).
 _WORKER: dict = {}
 
@@ -114,8 +134,8 @@ def _score_pair(task) -> tuple[float, float]:
 
 
 def _centered_ranks(x: np.ndarray) -> np.ndarray:
-    ranks = np.empty(x.size)
-    ranks[x.ravel().argsort(kind="stable")] = np.arange(x.size)
+    """Ranks scaled to [-0.5, 0.5]; tied returns share their mean rank, so a tied pair adds nothing."""
+    ranks = rankdata(x.ravel(), method="average") - 1.0
     return (ranks / (x.size - 1) - 0.5).reshape(x.shape)
 
 
@@ -133,8 +153,7 @@ def es(
     """Train ``policy`` in place with antithetic ES on ``env_id`` and return it.
 
     checkpoint/resume: as in :func:`liquidts.control.ppo.ppo`, but resuming is exact. log: CSV with one
-    row per generation (generation, mean and best member return, return of the current mean policy is
-    not measured to save evaluations).
+    row per generation: the mean and the best return of the perturbed members.
     """
     args = args or ESArgs()
     args.validate()
@@ -149,6 +168,8 @@ def es(
             theta.copy_(_flat(params))
         optimizer.load_state_dict(ckpt["optimizer"])
         start = int(ckpt["generation"])
+    elif policy.obs_norm is not None and float(policy.obs_norm.count) < 1 and args.norm_warmup_steps > 0:
+        _warm_up_obs_norm(policy, env_id, args.norm_warmup_steps, seed, env_kwargs)
 
     K = args.population // 2
     config = asdict(policy.config)
