@@ -1,0 +1,104 @@
+"""``liquidts forecast``: fit a LiquidForecaster on a CSV (or the Seattle demo) and write the forecast.
+
+    liquidts forecast data.csv --target T --horizon 24 --out forecast.csv [--plot f.png]
+    liquidts forecast --demo seattle --plot seattle.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``forecast`` command to an argparse subparsers object."""
+    p = subparsers.add_parser("forecast", help="forecast a CSV time series with a liquid network",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("csv", nargs="?", help="wide CSV with a time column, or long CSV (unique_id, ds, y)")
+    p.add_argument("--demo", choices=["seattle"], help="forecast the daily Seattle weather (vega_datasets)")
+    p.add_argument("--target", nargs="+", help="column(s) to forecast (default: the only numeric one, or y)")
+    p.add_argument("--time-col", help="time column of a wide CSV (default: the first column)")
+    p.add_argument("--horizon", type=int, help="steps to forecast (default 24; demo 7)")
+    p.add_argument("--lookback", type=int, help="past steps the model reads (default max(28, 4*horizon))")
+    p.add_argument("--model", default="cfc", help="cfc, ltc, ncp, lstm, gru, mamba or xlstm (default cfc)")
+    p.add_argument("--max-epochs", type=int, default=100)
+    p.add_argument("--interval", type=float, nargs=2, default=(0.1, 0.9), metavar=("LO", "HI"),
+                   help="quantiles of the interval written and drawn (default 0.1 0.9)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="forecast CSV to write (default: print it)")
+    p.add_argument("--plot", help="PNG of history, forecast and interval")
+    p.add_argument("--verbose", action="store_true", help="show a training progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def _read_csv(path: str, time_col: str | None) -> tuple[pd.DataFrame, str | None]:
+    df = pd.read_csv(path)
+    if {"unique_id", "ds"} <= set(df.columns):
+        df["ds"] = pd.to_datetime(df["ds"])
+        return df, None
+    col = time_col or df.columns[0]
+    if col not in df.columns:
+        raise SystemExit(f"error: time column {col!r} not in {path} (columns: {list(df.columns)})")
+    try:
+        df[col] = pd.to_datetime(df[col])
+    except (TypeError, ValueError):
+        raise SystemExit(f"error: column {col!r} of {path} does not hold timestamps; "
+                         "name the time column with --time-col") from None
+    return df.set_index(col), None
+
+
+def run(args) -> int:
+    from liquidts.forecast import LiquidForecaster
+    from liquidts.forecast.base import quantile_column
+
+    if (args.csv is None) == (args.demo is None):
+        raise SystemExit("error: give a CSV file or --demo seattle (one of them)")
+    actual = None
+    if args.demo == "seattle":
+        from liquidts.datasets import load_seattle_weather
+
+        horizon = args.horizon or 7
+        full = load_seattle_weather()
+        # Hold out the last `horizon` days so the plot shows the forecast against what happened.
+        df, actual = full.iloc[:-horizon], full.iloc[-horizon:]
+        target = args.target or ["temp_max"]
+    else:
+        df, _ = _read_csv(args.csv, args.time_col)
+        horizon = args.horizon or 24
+        target = args.target
+    est = LiquidForecaster(model=args.model, horizon=horizon, lookback=args.lookback,
+                           target=target[0] if target and len(target) == 1 else target,
+                           max_epochs=args.max_epochs, random_state=args.seed, verbose=args.verbose)
+    start = time.perf_counter()
+    est.fit(df)
+    fit_s = time.perf_counter() - start
+    forecast = est.predict(quantiles=list(args.interval))
+    print(f"fitted {args.model} on {len(df)} rows in {fit_s:.1f} s ({est.n_epochs_} epochs)")
+    if actual is not None:
+        t = est.targets_[0]
+        err = np.abs(forecast[t].to_numpy() - actual[t].to_numpy()).mean()
+        naive = np.abs(df[t].iloc[-1] - actual[t].to_numpy()).mean()
+        lo, hi = (forecast[quantile_column(t, q)].to_numpy() for q in args.interval)
+        inside = np.mean((actual[t].to_numpy() >= lo) & (actual[t].to_numpy() <= hi))
+        print(f"held-out {horizon} days of {t}: MAE {err:.2f} (persistence {naive:.2f}), "
+              f"{100 * inside:.0f}% inside the {args.interval[0]:g}-{args.interval[1]:g} interval")
+    if args.out:
+        forecast.to_csv(args.out)
+        print(f"wrote {args.out}")
+    else:
+        print(forecast.to_string())
+    if args.plot:
+        from liquidts.forecast.plot import plot_forecast
+
+        if est.long_:
+            raise SystemExit("error: --plot draws one series; pass a wide CSV")
+        for t in est.targets_[:1]:
+            ax = plot_forecast(df, forecast, t, interval=tuple(args.interval), actual=actual,
+                               title=f"{t}: {horizon}-step forecast ({args.model})")
+            ax.figure.savefig(args.plot, dpi=120)
+        print(f"wrote {args.plot}")
+    return 0
