@@ -47,6 +47,11 @@ class _RescaledLTC(nn.Module):
 
 def ltc_ode_step(layer, v, base, dt, d):
     """Integrate the layer's LTC ODE over one input step with ``layer.solver``; returns v (B, N)."""
+    if layer.adjoint:
+        # The adjoint differentiates f w.r.t. each listed tensor through the whole graph, so a listed
+        # tensor derived from another listed one (base from the leak, w * erev from w) would pass its
+        # gradient twice; a fresh view of each is a separate node and cuts those paths.
+        d = {name: t.view_as(t) for name, t in d.items()}
     func = _RescaledLTC(layer.cell, d, base, dt)
     grid = torch.tensor([0.0, 1.0], dtype=v.dtype, device=v.device)
     options = {"step_size": 1.0 / layer.cell.ode_unfolds} if layer.solver in FIXED_GRID else None
