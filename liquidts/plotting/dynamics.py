@@ -102,17 +102,34 @@ def plot_policy_episode(observations, actions, trace: NeuronTrace, obs_names=Non
     return fig
 
 
-def encode_inputs(model, x):
-    """What the liquid layer of ``model`` reads for raw inputs ``x``: a policy's or driver's
-    observations go through its encoder (normalisation or conv head); other models' inputs are
-    returned unchanged."""
+def encode_inputs(model, x, timespans=None):
+    """``(inputs, timespans)`` the liquid layer of ``model`` reads for raw inputs ``x``.
+
+    * a policy or driver (has an ``encoder``): observations go through its normalisation or conv
+      head; a policy's ``config.dt`` is the default timespan;
+    * a fitted ``LiquidForecaster`` given a DataFrame (the format ``fit`` takes; the first series
+      when there are several): the scaled target, covariates and calendar features the encoder
+      reads, with the elapsed time between rows (in steps of the fitted frequency) as timespans;
+    * anything else: unchanged.
+    """
+    if getattr(model, "net_", None) is not None:
+        import pandas as pd
+
+        if isinstance(x, pd.DataFrame):
+            series = model._validate(x, fitted=True).series[0]
+            inputs, dt, _, _ = model._series_arrays(series)
+            return inputs, (dt if timespans is None else timespans)
+        return x, timespans
     encoder = getattr(model, "encoder", None)
-    if encoder is None or getattr(model, "net_", None) is not None:
-        return x
+    if encoder is None:
+        return x, timespans
+    config = getattr(model, "config", None)
+    if timespans is None and getattr(config, "dt", None) is not None:
+        timespans = float(config.dt)
     with torch.no_grad():
         param = next(model.parameters())
-        x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(param.device)
-        return encoder(x if x.is_floating_point() or x.dtype == torch.uint8 else x.float())
+        x = torch.as_tensor(x).to(param.device)
+        return encoder(x if x.is_floating_point() or x.dtype == torch.uint8 else x.float()), timespans
 
 
 def plot_dynamics(model, x, timespans=None, sample: int = 0, fig: Figure | None = None,
@@ -120,15 +137,13 @@ def plot_dynamics(model, x, timespans=None, sample: int = 0, fig: Figure | None 
     """One figure: neuron activity (left) and effective time constants (right) per neuron group,
     and, for a wired layer, its wiring with learned strengths underneath.
 
-    ``model``: a CfC/LTC layer, a fitted ``LiquidForecaster`` (its encoder; ``x`` are the
-    encoder's input features) or a control policy/driver with a CfC/LTC ``core`` (``x`` are raw
-    observations, encoded here). A policy with ``config.dt`` uses it when ``timespans`` is None.
+    ``model``: a CfC/LTC layer, a fitted ``LiquidForecaster`` (its encoder; ``x`` a DataFrame
+    like the one it was fitted on, or the encoder's input features) or a control policy/driver
+    with a CfC/LTC ``core`` (``x`` raw observations); see :func:`encode_inputs`.
     """
     layer = liquid_layer(model)
-    config = getattr(model, "config", None)
-    if timespans is None and getattr(config, "dt", None) is not None:
-        timespans = float(config.dt)
-    trace = record_states(layer, encode_inputs(model, x), timespans, sample)
+    inputs, timespans = encode_inputs(model, x, timespans)
+    trace = record_states(layer, inputs, timespans, sample)
     groups = len(trace.groups)
     draw = wiring and layer.wiring is not None
     fig = fig if fig is not None else Figure(figsize=(13, 2.2 * groups + (4.5 if draw else 0.6)),
