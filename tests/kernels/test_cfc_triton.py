@@ -23,13 +23,14 @@ if os.environ.get("TRITON_INTERPRET") != "1":
     pytest.skip("these tests run the kernels on CPU tensors; they need TRITON_INTERPRET=1",
                 allow_module_level=True)
 
-INPUTS = 4
+INPUTS = 5
+UNITS = 7  # widths that are not powers of two: the kernels pad them to 16
 
 
 def _layer(wired, mode="default", dtype=torch.float32, **kw):
     torch.manual_seed(0)
-    units = AutoNCP(12, 3) if wired else 8
-    kw = {} if wired else {"backbone_units": 16, **kw}
+    units = AutoNCP(12, 3) if wired else UNITS
+    kw = {} if wired else {"backbone_units": 12, **kw}
     layer = CfC(INPUTS, units, mode=mode, **kw)
     if mode == "pure":
         # Nonzero w_tau, so its gradient (through sign(w_tau)) is exercised.
@@ -135,7 +136,7 @@ def test_backend_triton_runs_the_kernel(monkeypatch):
     layer = _layer(False)
     layer.backend = "triton"
     y, h = layer(torch.randn(2, 3, INPUTS))
-    assert calls and y.shape == (2, 3, 8) and h.shape == (2, 8)
+    assert calls and y.shape == (2, 3, UNITS) and h.shape == (2, UNITS)
     layer.backend = "auto"  # CPU tensors: auto keeps the PyTorch path
     layer(torch.randn(2, 3, INPUTS))
     assert len(calls) == 1
@@ -168,5 +169,5 @@ def test_unavailable_reason_without_interpreter(monkeypatch):
     reason = triton_unavailable_reason(torch.device("cpu"))
     assert "CUDA" in reason and "TRITON_INTERPRET=1" in reason
     with pytest.raises(RuntimeError, match="backend='triton' cannot run"):
-        cfc_sequence(torch.zeros(2, 1, 32), [torch.zeros(1, 8)], torch.ones(2, 1, 1),
+        cfc_sequence(torch.zeros(2, 1, 12), [torch.zeros(1, UNITS)], torch.ones(2, 1, 1),
                      [_layer(False).cell.weights()], "default", "lecun_tanh", backend="triton")
