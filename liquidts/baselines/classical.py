@@ -66,7 +66,7 @@ class _Classical(BaseForecaster):
     def _fit_rule(self, panel) -> None:
         """Learn parameters of the rule (nothing for the naive family)."""
 
-    def _forecast(self, series, h, futr, qs):
+    def _forecast(self, series, h, futr, qs, stamps):
         return [self._rule(self._targets(s), h, s.uid) for s in series], None
 
 

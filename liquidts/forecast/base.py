@@ -57,7 +57,7 @@ class BaseForecaster(BaseEstimator):
     def _fit_panel(self, panel: Panel) -> None:
         raise NotImplementedError
 
-    def _forecast(self, series: list[Series], h: int, futr: list, qs: tuple):
+    def _forecast(self, series: list[Series], h: int, futr: list, qs: tuple, stamps: list):
         """Point forecasts [(h, T) per series] in original units, and {q: [(h, T) per series]}
         when the model forecasts quantiles itself (else None: intervals come from residuals)."""
         raise NotImplementedError
@@ -163,7 +163,7 @@ class BaseForecaster(BaseEstimator):
         stamps = [future_times(int(s.times[-1]), self.step_, self.freq_, h) for s in series]
         futr = self._future_covariates(series, stamps, futr_df)
         qs = () if quantiles is None else check_quantiles(quantiles)
-        points, quant = self._forecast(series, h, futr, qs)
+        points, quant = self._forecast(series, h, futr, qs, stamps)
         if qs and quant is None:
             quant = self._residual_quantiles(qs, points, h)
         return self._frame(series, stamps, points, quant or {})
@@ -185,7 +185,7 @@ class BaseForecaster(BaseEstimator):
             missing = [c for c in self.future_covariates_ if c not in part.columns]
             if missing:
                 raise ValueError(f"futr_df lacks future covariate column(s) {missing}")
-            idx = pd.DatetimeIndex(t)
+            idx = t
             block = part.reindex(idx)[self.future_covariates_].to_numpy(dtype=np.float64, na_value=np.nan)
             if np.isnan(block).any():
                 raise ValueError(f"futr_df must give every future covariate at every forecast time "
@@ -201,10 +201,7 @@ class BaseForecaster(BaseEstimator):
         for i, (s, t) in enumerate(zip(series, stamps)):
             blocks = [points[i]] + [quant[q][i] for q in quant]
             data = np.concatenate(blocks, axis=1)
-            idx = pd.DatetimeIndex(t, name=self.time_name_)
-            if self.freq_ is not None:
-                idx.freq = self.freq_
-            frame = pd.DataFrame(data, index=idx, columns=cols)
+            frame = pd.DataFrame(data, index=t.rename(self.time_name_), columns=cols)
             if self.long_:
                 frame = frame.reset_index().rename(columns={self.time_name_: self.time_name_})
                 frame.insert(0, self.id_name_, s.uid)

@@ -311,10 +311,10 @@ class LiquidForecaster(BaseForecaster):
         self.residual_grid_ = np.nan_to_num(grid)
 
     # ----- forecasting ---------------------------------------------------------------------
-    def _forecast(self, series, h, futr, qs):
+    def _forecast(self, series, h, futr, qs, stamps):
         L = self.lookback_
         xs, dts, futs, scales = [], [], [], []
-        for s, fv in zip(series, futr):
+        for s, fv, t in zip(series, futr, stamps):
             if len(s.times) < L:
                 raise ValueError(f"series {s.uid!r} has {len(s.times)} rows but the model reads "
                                  f"lookback={L}; pass at least {L} rows of history")
@@ -322,14 +322,15 @@ class LiquidForecaster(BaseForecaster):
             inputs, dt, _, _ = self._series_arrays(tail)
             # The head always reads all H future steps: the calendar is known for each, and the
             # user's future covariates (given for h steps) are padded with their last value.
-            stamps = future_times(int(s.times[-1]), self.step_, self.freq_, self.horizon)
+            if h < self.horizon:
+                t = future_times(int(s.times[-1]), self.step_, self.freq_, self.horizon)
             mean, std = self._scaler_for(s)
             futr_cols = [self.covariates_.index(c) + len(self.targets_) for c in self.future_covariates_]
             if fv is None:
                 fv = np.zeros((self.horizon, 0))
             elif h < self.horizon:
                 fv = np.concatenate([fv, np.repeat(fv[-1:], self.horizon - h, axis=0)])
-            fut = future_inputs(stamps, fv, mean[futr_cols], std[futr_cols], self.cal_names_)
+            fut = future_inputs(t.asi8, fv, mean[futr_cols], std[futr_cols], self.cal_names_)
             xs.append(inputs[-L:])
             dts.append(dt[-L:])
             futs.append(fut)

@@ -38,13 +38,12 @@ def _infer_freq(index: pd.DatetimeIndex) -> str | None:
     return None if found is None else found.freqstr
 
 
-def future_times(last: int, step: int, freq: str | None, h: int) -> np.ndarray:
-    """The h timestamps after ``last``: the inferred frequency, else fixed steps of the median gap."""
-    start = pd.Timestamp(last)
+def future_times(last: int, step: int, freq: str | None, h: int) -> pd.DatetimeIndex:
+    """The h timestamps after ``last``: the inferred frequency (kept on the index), else fixed
+    steps of the median gap."""
     if freq is not None:
-        idx = pd.date_range(start, periods=h + 1, freq=freq)[1:]
-        return idx.as_unit("ns").asi8.copy()
-    return last + step * np.arange(1, h + 1, dtype=np.int64)
+        return pd.date_range(pd.Timestamp(last), periods=h + 1, freq=freq, unit="ns")[1:]
+    return pd.DatetimeIndex(last + step * np.arange(1, h + 1, dtype=np.int64))
 
 
 def calendar_names(step: int) -> list[str]:
