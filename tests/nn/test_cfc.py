@@ -260,3 +260,12 @@ def test_cfc_learns(units):
     model = CfC(1, 8, backbone_units=16, proj_size=1) if units == "dense" else CfC(1, AutoNCP(10, 1))
     first, last = _fit(model)
     assert last < 0.2 * first, (first, last)
+
+
+@pytest.mark.parametrize("config", ["default", "pure_no_backbone", "ncp"])
+def test_timespans_gradient(config):
+    torch.manual_seed(0)
+    model = CONFIGS[config]().double()
+    x, ts = _data(batch=2, steps=3)
+    ts = (ts.double() + 0.1).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: model(x.double(), timespans=t)[0], (ts,))

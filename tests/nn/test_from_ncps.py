@@ -221,3 +221,10 @@ def test_rejects_other_modules():
         from_ncps(torch.nn.GRU(3, 4))
     assert isinstance(from_ncps(ncps_torch.LTC(2, 3)), LTC)
     assert isinstance(from_ncps(ncps_torch.CfC(2, 3, backbone_units=4)), CfC)
+
+
+def test_ltc_large_dense_wiring():
+    """Dense wirings of many neurons take another code path than small or sparse ones."""
+    torch.manual_seed(0)
+    ref = ncps_torch.LTC(2, 140, ode_unfolds=2)
+    assert_same_as_ncps(ref, batch=2, steps=3, hx=True)

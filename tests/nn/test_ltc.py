@@ -185,3 +185,22 @@ def test_ltc_learns(units):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.3 * losses[0], (losses[0], losses[-1])
+
+
+@pytest.mark.parametrize("config", ["units", "ncp"])
+def test_timespans_gradient(config):
+    """Gradients w.r.t. timespans (the autograd path) are right, and the other gradients agree
+    with those of the path taken when timespans need none."""
+    torch.manual_seed(0)
+    model = CONFIGS[config]().double()
+    x, ts = _data(batch=2, steps=3)
+    x, ts = x.double(), ts.double() + 0.1
+    y1, h1 = model(x, timespans=ts)
+    g1 = torch.autograd.grad(y1.square().sum() + h1.sum(), list(model.parameters()))
+    ts_leaf = ts.clone().requires_grad_(True)
+    y2, h2 = model(x, timespans=ts_leaf)
+    g2 = torch.autograd.grad(y2.square().sum() + h2.sum(), list(model.parameters()))
+    torch.testing.assert_close(y2, y1)
+    for a, b in zip(g2, g1):
+        torch.testing.assert_close(a, b)
+    assert torch.autograd.gradcheck(lambda t: model(x, timespans=t)[0], (ts_leaf,))
