@@ -69,6 +69,21 @@ def test_inference_path_equals_training_path(config):
     _assert_states_close(h2, tuple(s.detach() for s in _states(h)))
 
 
+def test_inference_path_time_major_and_unbatched():
+    torch.manual_seed(0)
+    model = CfC(3, NCP(4, 3, 2, 2, 2, 3, 2), batch_first=False, proj_size=2)
+    x, ts = _data()
+    x, ts = x.transpose(0, 1), ts.t()  # (T, B, F), (T, B)
+    y, h = model(x, timespans=ts)
+    y1, h1 = model(x[:, 0], timespans=ts[:, 0])  # unbatched (T, F)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, timespans=ts)[0], y.detach(), **TOL)
+        torch.testing.assert_close(model(x, timespans=ts)[1], h.detach(), **TOL)
+        torch.testing.assert_close(model(x[:, 0], timespans=ts[:, 0])[0], y[:, 0].detach(), **TOL)
+    torch.testing.assert_close(y1, y[:, 0], **TOL)
+    torch.testing.assert_close(h1, h[0], **TOL)
+
+
 @pytest.mark.parametrize("config", ["default", "pure_no_backbone", "ncp", "mixed_wired"])
 def test_per_sample_timespans_equal_each_sample_alone(config):
     """ncps 1.0.1 gets this wrong for batches > 1; each sample must see its own elapsed times."""

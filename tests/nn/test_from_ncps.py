@@ -177,10 +177,10 @@ def test_ltc(kind, timespans):
 
 
 @pytest.mark.parametrize("options", [
-    dict(mixed_memory=True), dict(return_sequences=False, batch_first=False),
+    dict(mixed_memory=True), dict(return_sequences=False, batch_first=False), dict(batch_first=False),
     dict(input_mapping="linear", output_mapping=None, ode_unfolds=3, implicit_param_constraints=False),
     dict(input_mapping=None, output_mapping="linear", epsilon=1e-3),
-], ids=["mixed", "last_time_major", "linear_clip", "no_input_map"])
+], ids=["mixed", "last_time_major", "time_major", "linear_clip", "no_input_map"])
 def test_ltc_options(options):
     torch.manual_seed(0)
     ref = ncps_torch.LTC(3, _ncps_wiring("ncp"), **options)
