@@ -18,7 +18,8 @@ exactly 0 gives ``tau = inf``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import numbers
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -57,7 +58,6 @@ class NeuronTrace:
     neuron_types: list[str]
     kind: str  # "cfc" or "ltc"
     tau_definition: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def groups(self) -> dict[str, list[int]]:
@@ -125,7 +125,7 @@ def _check_inputs(layer, x, timespans, sample):
     steps = x.shape[1]
     if timespans is None:
         ts = torch.ones(steps)
-    elif isinstance(timespans, (int, float)):
+    elif isinstance(timespans, numbers.Real):
         ts = torch.full((steps,), float(timespans))
     else:
         ts = _as_tensor(timespans, "timespans", torch.float32)

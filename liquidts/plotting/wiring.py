@@ -128,11 +128,14 @@ def draw_wiring(wiring: Wiring, ax=None, layout: str = "layered", weights=None, 
         widths = 0.3 + 3.2 * scaled
     ax.add_collection(LineCollection(segments, colors=colours, linewidths=widths, alpha=0.7, zorder=1))
 
+    # Markers shrink when a column is crowded (a conv head's 32 sensory inputs) so they do not overlap.
+    tallest = max(sum(types[m] == kind for m in nodes) for kind in _COLUMN_ORDER)
+    size = min(180.0, 3500.0 / tallest)
     for kind in _COLUMN_ORDER:
         members = [m for m in nodes if types[m] == kind]
         if members:
             xy = np.array([pos[m] for m in members])
-            ax.scatter(xy[:, 0], xy[:, 1], s=180, c=TYPE_COLOURS[kind], edgecolors="k", linewidths=0.6,
+            ax.scatter(xy[:, 0], xy[:, 1], s=size, c=TYPE_COLOURS[kind], edgecolors="k", linewidths=0.6,
                        zorder=2, label=kind)
     if labels:
         for m in nodes:
