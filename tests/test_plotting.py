@@ -189,6 +189,19 @@ def test_policy_episode_and_dynamics_of_a_policy():
     np.testing.assert_allclose(trace.times[-1], 15 * 0.05, rtol=1e-5)
 
 
+def test_dynamics_of_the_pixel_driver_encodes_its_frames():
+    from liquidts.control.driver import ConvDriver
+
+    driver = ConvDriver()
+    frames = np.random.default_rng(0).integers(0, 255, size=(6, 48, 48, 1), dtype=np.uint8)
+    fig = plot_dynamics(driver, frames, 0.04)
+    assert [len(ax.lines) for ax in fig.axes[:3]] == [12, 6, 2]  # the lane-keeping NCP with 2 motor neurons
+    with torch.no_grad():
+        _, h = driver.core(driver.encoder(torch.from_numpy(frames))[None])
+    trace = record_states(driver, driver.encoder(torch.from_numpy(frames)).detach())
+    np.testing.assert_allclose(trace.states[-1], h[0].numpy(), atol=1e-5)
+
+
 def test_dynamics_of_a_fitted_forecaster_reads_its_frame():
     import pandas as pd
 
