@@ -2,6 +2,7 @@
 
 import io
 
+import numpy as np
 import pytest
 import torch
 from ncps import torch as ncps_torch
@@ -115,7 +116,9 @@ def test_timespans_forms():
     y_default = model(x)[0]
     torch.testing.assert_close(model(x, timespans=1.0)[0], y_default)
     torch.testing.assert_close(model(x, timespans=torch.ones(2, 5, 1))[0], y_default)
+    torch.testing.assert_close(model(x, timespans=np.int64(1))[0], y_default)
     y_half = model(x, timespans=0.5)[0]
+    torch.testing.assert_close(model(x, timespans=np.float32(0.5))[0], y_half)
     torch.testing.assert_close(model(x, timespans=torch.full((2, 5), 0.5))[0], y_half)
     assert not torch.allclose(y_half, y_default)
     time_major = CfC(3, 4, backbone_units=8, batch_first=False)

@@ -204,3 +204,34 @@ def test_timespans_gradient(config):
     for a, b in zip(g2, g1):
         torch.testing.assert_close(a, b)
     assert torch.autograd.gradcheck(lambda t: model(x, timespans=t)[0], (ts_leaf,))
+
+
+@pytest.mark.parametrize("steps,batch", [(1, 1), (33, 5), (6, 2)])
+@pytest.mark.parametrize("wiring,options", [
+    (lambda: NCP(4, 3, 2, 2, 2, 3, 2), {}),
+    (lambda: AutoNCP(10, 3, sparsity_level=0.7), dict(implicit_param_constraints=False, ode_unfolds=2)),
+    (lambda: FullyConnected(5, 2), dict(input_mapping="linear", output_mapping=None, epsilon=1e-2)),
+], ids=["ncp", "auto_ncp_clip", "fully_connected"])
+def test_fast_fused_path_matches_autograd_loop(wiring, options, steps, batch):
+    """The layer's fast path for the fused solver equals the step loop differentiated by autograd
+    (taken when timespans need a gradient): outputs, state and every gradient, zero timespans included."""
+    torch.manual_seed(0)
+    model = LTC(3, wiring(), **options).double()
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(batch, steps, 3, generator=gen, dtype=torch.float64)
+    ts = torch.rand(batch, steps, generator=gen, dtype=torch.float64) * 2.0
+    ts[0, 0] = 0.0
+    v0 = torch.randn(batch, model.state_size, generator=gen, dtype=torch.float64)
+    results = []
+    for ts_grad in (False, True):
+        xs, vs = x.clone().requires_grad_(True), v0.clone().requires_grad_(True)
+        y, h = model(xs, vs, ts.clone().requires_grad_(ts_grad))
+        leaves = [xs, vs, *model.parameters()]
+        grads = torch.autograd.grad((y * y.detach().cos()).sum() + h.sum(), leaves)
+        results.append((y, h, grads))
+    (y1, h1, g1), (y2, h2, g2) = results
+    torch.testing.assert_close(y1, y2, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(h1, h2, rtol=1e-10, atol=1e-12)
+    names = ["x", "hx"] + [n for n, _ in model.named_parameters()]
+    for name, a, b in zip(names, g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11, msg=lambda m: f"gradient of {name}: {m}")
