@@ -21,16 +21,23 @@ Examples::
     python benchmarks/bench_cfc_gpu.py --grid full            # batch x seq x hidden, every combination
     python benchmarks/bench_cfc_gpu.py --batch 256 --seq 512 --hidden 128 --dtype bfloat16
     python benchmarks/bench_cfc_gpu.py --wired                # AutoNCP(hidden, hidden // 4) cascade
+    python benchmarks/bench_cfc_gpu.py --compile-only         # no GPU needed: see below
 
-Needs a CUDA device and Triton; exits with a message otherwise.
+Needs a CUDA device and Triton; exits with a message otherwise. ``--compile-only`` instead
+compiles the kernels for ``--arch`` (default sm_90) with Triton's bundled ptxas, which needs no
+GPU, and prints each variant's registers and spill (stack) bytes per thread for the sizes of
+``--hidden`` and ``--backbone-units``: the check that they build for a GPU and fit its registers.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -63,7 +70,67 @@ def parse_args(argv=None):
                    help="skip the step-loop baselines (torch, ncps) when batch*seq exceeds this")
     p.add_argument("--peak-gbps", type=float, default=None, help="peak memory bandwidth in GB/s (default: "
                    "from the device properties)")
+    p.add_argument("--compile-only", action="store_true", help="compile the kernels for --arch and print "
+                   "their register use; needs no GPU")
+    p.add_argument("--arch", type=int, default=90, help="CUDA compute capability for --compile-only")
     return p.parse_args(argv)
+
+
+def compile_only(args):
+    """Compile every kernel variant the grid would launch; print registers and spills per thread."""
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        sys.exit("bench_cfc_gpu --compile-only: unset TRITON_INTERPRET (the interpreter compiles nothing)")
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from liquidts.kernels.cfc import MODES
+    from liquidts.kernels.cfc import triton as K
+
+    cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    target = GPUTarget("cuda", args.arch, 32)
+    ints = {"T", "B", "H", "K", "H0", "H1", "H2"}
+    G = 1 if args.mode == "pure" else 4
+    common = dict(BB=16, PREC="ieee", MODE=MODES.index(args.mode))
+    print("| kernel | hidden | warps | registers | spill bytes | compile s |")
+    print("|---|---|---|---|---|---|")
+    for hidden in args.hidden:
+        if args.wired:
+            from liquidts.wirings import AutoNCP
+
+            wiring = AutoNCP(hidden, max(1, hidden // 4), seed=0)
+            wiring.build(args.inputs)
+            sizes = wiring.layer_sizes
+            elements = K._cascade_elements(sizes, G)
+            pads = {f"HP{l}": K._pad(sizes[min(l, len(sizes) - 1)]) for l in range(K.MAX_CELLS)}
+            variants = [(K._cfc_fwd_cascade_kernel, elements),
+                        (K._cfc_bwd_cascade_kernel, 2 * elements)]
+            extra = dict(N_CELLS=len(sizes), HAS_MASK=True, **pads)
+        else:
+            n_hidden = args.backbone_layers - 1
+            if n_hidden < 0:
+                sys.exit("bench_cfc_gpu --compile-only: use --wired for backbone-free cells")
+            elements = K._backbone_elements(hidden, args.backbone_units, n_hidden, G)
+            variants = [(K._cfc_fwd_backbone_kernel, elements), (K._cfc_bwd_backbone_kernel, 2 * elements)]
+            extra = dict(N_HIDDEN=n_hidden, ACT=0, HP=K._pad(hidden), KP=K._pad(args.backbone_units))
+        for kernel, size in variants:
+            fn = kernel.fn
+            constexprs = dict(common, **extra)
+            signature = {n: "constexpr" if n in constexprs else ("i32" if n in ints else "*fp32")
+                         for n in fn.arg_names}
+            start = time.perf_counter()
+            compiled = triton.compile(ASTSource(fn, signature, constexprs), target=target,
+                                      options={"num_warps": K._warps(size)})
+            seconds = time.perf_counter() - start
+            with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+                f.write(compiled.asm["cubin"])
+                f.flush()
+                usage = subprocess.run([cuobjdump, "--dump-resource-usage", f.name], capture_output=True,
+                                       text=True, check=True).stdout
+            fields = dict(item.split(":") for line in usage.splitlines() if "REG:" in line
+                          for item in line.split() if ":" in item)
+            print(f"| {fn.__name__} | {hidden} | {K._warps(size)} | {fields.get('REG')} | "
+                  f"{fields.get('STACK')} | {seconds:.0f} |", flush=True)
 
 
 def configs(args):
@@ -167,6 +234,8 @@ def ratio(a, b):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.compile_only:
+        return compile_only(args)
     if not torch.cuda.is_available():
         sys.exit("bench_cfc_gpu: no CUDA device is available; this benchmark measures GPU throughput "
                  "(run the CPU correctness tests instead: pytest tests/kernels/test_cfc_triton.py)")

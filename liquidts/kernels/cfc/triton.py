@@ -36,9 +36,8 @@ from liquidts.kernels.cfc.reference import MODES
 KERNEL_ACTIVATIONS = {"lecun_tanh": 0, "tanh": 1, "relu": 2, "silu": 3, "gelu": 4}
 MAX_CELLS = 3
 MAX_HIDDEN = 2  # backbone layers after the first (backbone_layers <= 3)
-#: padded fp32 weight elements a program keeps in registers across steps; above it, the kernels
-#: reload the weights every step (from L1/L2) rather than spilling.
-ON_CHIP_ELEMENTS = 16384
+#: padded fp32 weight elements per thread a program aims for (weights stay in registers across steps)
+WEIGHTS_PER_THREAD = 80
 
 
 # ----------------------------------------------------------------------------- element-wise helpers
@@ -359,37 +358,21 @@ def _backbone_forward(xp, hp, t, rows, B, K, rec_t, w1_t, b1v, w2_t, b2v, h1, h2
 
 
 @triton.jit
-def _wired_weights(in_w, in_m, rec_w, rec_m, bias, I, H, HAS_IN: tl.constexpr, HAS_MASK: tl.constexpr,
-                   G: tl.constexpr, IP: tl.constexpr, HP: tl.constexpr):
-    """Forward orientation tiles of a backbone-free cell (the mask applied)."""
+def _wired_weights(in_w, in_m, rec_w, rec_m, bias, I, H, HAS_MASK: tl.constexpr, G: tl.constexpr,
+                   IP: tl.constexpr, HP: tl.constexpr):
+    """Forward orientation tiles of a backbone-free cell l >= 1 (the mask applied)."""
+    i1, i2, i3, i4 = _heads_t(in_w, in_m, H, I, HP, IP, HAS_MASK, G)  # (IP, HP) each
     r1, r2, r3, r4 = _heads_t(rec_w, rec_m, H, H, HP, HP, HAS_MASK, G)  # (HP, HP) each
-    if HAS_IN:
-        i1, i2, i3, i4 = _heads_t(in_w, in_m, H, I, HP, IP, HAS_MASK, G)  # (IP, HP) each
-        b1, b2, b3, b4 = _head_vecs(bias, H, HP, G)
-    else:
-        i1 = r1
-        i2 = r1
-        i3 = r1
-        i4 = r1
-        b1 = r1
-        b2 = r1
-        b3 = r1
-        b4 = r1
+    b1, b2, b3, b4 = _head_vecs(bias, H, HP, G)
     return i1, i2, i3, i4, r1, r2, r3, r4, b1, b2, b3, b4
 
 
 @triton.jit
-def _wired_weights_bwd(in_w, in_m, rec_w, rec_m, I, H, HAS_IN: tl.constexpr, HAS_MASK: tl.constexpr,
-                       G: tl.constexpr, IP: tl.constexpr, HP: tl.constexpr):
-    """Backward orientation tiles of a backbone-free cell (the mask applied)."""
+def _wired_weights_bwd(in_w, in_m, rec_w, rec_m, I, H, HAS_MASK: tl.constexpr, G: tl.constexpr,
+                       IP: tl.constexpr, HP: tl.constexpr):
+    """Backward orientation tiles of a backbone-free cell l >= 1 (the mask applied)."""
+    i1, i2, i3, i4 = _heads(in_w, in_m, H, I, HP, IP, HAS_MASK, G)  # (HP, IP) each
     r1, r2, r3, r4 = _heads(rec_w, rec_m, H, H, HP, HP, HAS_MASK, G)  # (HP, HP) each
-    if HAS_IN:
-        i1, i2, i3, i4 = _heads(in_w, in_m, H, I, HP, IP, HAS_MASK, G)  # (HP, IP) each
-    else:
-        i1 = r1
-        i2 = r1
-        i3 = r1
-        i4 = r1
     return i1, i2, i3, i4, r1, r2, r3, r4
 
 
@@ -412,7 +395,7 @@ def _wired_heads(x, hp, i1, i2, i3, i4, r1, r2, r3, r4, b1, b2, b3, b4, G: tl.co
 @triton.jit
 def _cfc_fwd_backbone_kernel(xp, ts, h0, rec, w1, b1, w2, b2, wh, bh, w_tau, A, out, T, B, H, K,
                              N_HIDDEN: tl.constexpr, MODE: tl.constexpr, ACT: tl.constexpr,
-                             PREC: tl.constexpr, ON_CHIP: tl.constexpr,
+                             PREC: tl.constexpr,
                              BB: tl.constexpr, HP: tl.constexpr, KP: tl.constexpr):
     G: tl.constexpr = 1 if MODE == 2 else 4
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
@@ -420,13 +403,9 @@ def _cfc_fwd_backbone_kernel(xp, ts, h0, rec, w1, b1, w2, b2, wh, bh, w_tau, A, 
     h = tl.load(h0 + rows[:, None] * H + hcol, mask=(rows[:, None] < B) & (hcol < H), other=0.0).to(tl.float32)
     wt, av = _pure_vecs(w_tau, A, H, HP, MODE)
     c1, c2, c3, c4 = _head_vecs(bh, H, HP, G)
-    if ON_CHIP:
-        rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4 = _backbone_weights(rec, w1, b1, w2, b2, wh, bh, H, K,
-                                                                        N_HIDDEN, G, HP, KP)
+    rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4 = _backbone_weights(rec, w1, b1, w2, b2, wh, bh, H, K,
+                                                                    N_HIDDEN, G, HP, KP)
     for t in range(T):
-        if not ON_CHIP:
-            rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4 = _backbone_weights(rec, w1, b1, w2, b2, wh, bh, H, K,
-                                                                            N_HIDDEN, G, HP, KP)
         u1, u2, ua, ub, z0, a0, z1, a1, z2, a2 = _backbone_forward(
             xp, h, t, rows, B, K, rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4, c1, c2, c3, c4,
             N_HIDDEN, ACT, G, PREC, KP)
@@ -447,47 +426,34 @@ def _cfc_fwd_cascade_kernel(xp, ts,
                             h02, in2, inm2, rec2, recm2, bias2, wtau2, A2, out2,
                             T, B, H0, H1, H2,
                             N_CELLS: tl.constexpr, MODE: tl.constexpr, HAS_MASK: tl.constexpr,
-                            PREC: tl.constexpr, ON_CHIP: tl.constexpr,
+                            PREC: tl.constexpr,
                             BB: tl.constexpr, HP0: tl.constexpr, HP1: tl.constexpr, HP2: tl.constexpr):
     G: tl.constexpr = 1 if MODE == 2 else 4
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     s0 = _rows(h00, 0, rows, B, H0, 0, H0, HP0)  # (BB, HP0)
     wt0, av0 = _pure_vecs(wtau0, A0, H0, HP0, MODE)
-    if ON_CHIP:
-        _, _, _, _, p1, p2, p3, p4, _, _, _, _ = _wired_weights(in0, inm0, rec0, recm0, bias0, H0, H0,
-                                                                False, HAS_MASK, G, HP0, HP0)
+    p1, p2, p3, p4 = _heads_t(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G)  # (HP0, HP0) each
     if N_CELLS >= 2:
         s1 = _rows(h01, 0, rows, B, H1, 0, H1, HP1)
         wt1, av1 = _pure_vecs(wtau1, A1, H1, HP1, MODE)
-        if ON_CHIP:
-            q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
-                in1, inm1, rec1, recm1, bias1, H0, H1, True, HAS_MASK, G, HP0, HP1)
+        q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
+            in1, inm1, rec1, recm1, bias1, H0, H1, HAS_MASK, G, HP0, HP1)
     if N_CELLS >= 3:
         s2 = _rows(h02, 0, rows, B, H2, 0, H2, HP2)
         wt2, av2 = _pure_vecs(wtau2, A2, H2, HP2, MODE)
-        if ON_CHIP:
-            v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
-                in2, inm2, rec2, recm2, bias2, H1, H2, True, HAS_MASK, G, HP1, HP2)
+        v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
+            in2, inm2, rec2, recm2, bias2, H1, H2, HAS_MASK, G, HP1, HP2)
     for t in range(T):
         tsv = _ts(ts, t, rows, B)
-        if not ON_CHIP:
-            _, _, _, _, p1, p2, p3, p4, _, _, _, _ = _wired_weights(in0, inm0, rec0, recm0, bias0, H0, H0,
-                                                                    False, HAS_MASK, G, HP0, HP0)
         x1, x2, x3, x4 = _load4(xp, t, rows, B, H0, HP0, G)
         y1, y2, y3, y4 = _mm4(s0, p1, p2, p3, p4, G, PREC)
         s0 = _gates(x1 + y1, x2 + y2, x3 + y3, x4 + y4, tsv, wt0, av0, MODE)
         _store_rows(out0, s0, t, rows, B, H0, 0, H0, HP0)
         if N_CELLS >= 2:
-            if not ON_CHIP:
-                q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
-                    in1, inm1, rec1, recm1, bias1, H0, H1, True, HAS_MASK, G, HP0, HP1)
             u1, u2, u3, u4 = _wired_heads(s0, s1, q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4, G, PREC)
             s1 = _gates(u1, u2, u3, u4, tsv, wt1, av1, MODE)
             _store_rows(out1, s1, t, rows, B, H1, 0, H1, HP1)
         if N_CELLS >= 3:
-            if not ON_CHIP:
-                v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
-                    in2, inm2, rec2, recm2, bias2, H1, H2, True, HAS_MASK, G, HP1, HP2)
             u1, u2, u3, u4 = _wired_heads(s1, s2, v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4, G, PREC)
             s2 = _gates(u1, u2, u3, u4, tsv, wt2, av2, MODE)
             _store_rows(out2, s2, t, rows, B, H2, 0, H2, HP2)
@@ -505,7 +471,7 @@ def _cfc_fwd_cascade_kernel(xp, ts,
 def _cfc_bwd_backbone_kernel(xp, ts, hprev, dout, rec, w1, b1, w2, b2, wh, bh, w_tau, A,
                              dz0, dz1, dz2, a0s, a1s, a2s, du, dh0, part_A, part_wt, T, B, H, K,
                              N_HIDDEN: tl.constexpr, MODE: tl.constexpr, ACT: tl.constexpr,
-                             PREC: tl.constexpr, ON_CHIP: tl.constexpr,
+                             PREC: tl.constexpr,
                              BB: tl.constexpr, HP: tl.constexpr, KP: tl.constexpr):
     G: tl.constexpr = 1 if MODE == 2 else 4
     pid = tl.program_id(0)
@@ -515,16 +481,11 @@ def _cfc_bwd_backbone_kernel(xp, ts, hprev, dout, rec, w1, b1, w2, b2, wh, bh, w
     carry = tl.zeros((BB, HP), tl.float32)
     acc_A = tl.zeros((1, HP), tl.float32)
     acc_wt = tl.zeros((1, HP), tl.float32)
-    if ON_CHIP:
-        rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4 = _backbone_weights(rec, w1, b1, w2, b2, wh, bh, H, K,
-                                                                        N_HIDDEN, G, HP, KP)
-        rec_n, w1_n, w2_n, g1, g2, g3, g4 = _backbone_weights_bwd(rec, w1, w2, wh, H, K, N_HIDDEN, G, HP, KP)
+    rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4 = _backbone_weights(rec, w1, b1, w2, b2, wh, bh, H, K,
+                                                                    N_HIDDEN, G, HP, KP)
+    rec_n, w1_n, w2_n, g1, g2, g3, g4 = _backbone_weights_bwd(rec, w1, w2, wh, H, K, N_HIDDEN, G, HP, KP)
     for i in range(T):
         t = T - 1 - i
-        if not ON_CHIP:
-            rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4 = _backbone_weights(rec, w1, b1, w2, b2, wh, bh, H, K,
-                                                                            N_HIDDEN, G, HP, KP)
-            rec_n, w1_n, w2_n, g1, g2, g3, g4 = _backbone_weights_bwd(rec, w1, w2, wh, H, K, N_HIDDEN, G, HP, KP)
         hp = _rows(hprev, t, rows, B, H, 0, H, HP)
         u1, u2, ua, ub, z0, a0, z1, a1, z2, a2 = _backbone_forward(
             xp, hp, t, rows, B, K, rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4, c1, c2, c3, c4,
@@ -600,7 +561,7 @@ def _cfc_bwd_cascade_kernel(xp, ts,
                             hprev2, in2, inm2, rec2, recm2, bias2, wtau2, A2, out2, dout2, du2, dh02, pA2, pw2,
                             T, B, H0, H1, H2,
                             N_CELLS: tl.constexpr, MODE: tl.constexpr, HAS_MASK: tl.constexpr,
-                            PREC: tl.constexpr, ON_CHIP: tl.constexpr,
+                            PREC: tl.constexpr,
                             BB: tl.constexpr, HP0: tl.constexpr, HP1: tl.constexpr, HP2: tl.constexpr):
     G: tl.constexpr = 1 if MODE == 2 else 4
     pid = tl.program_id(0)
@@ -609,40 +570,30 @@ def _cfc_bwd_cascade_kernel(xp, ts,
     carry0 = tl.zeros((BB, HP0), tl.float32)
     accA0 = tl.zeros((1, HP0), tl.float32)
     accw0 = tl.zeros((1, HP0), tl.float32)
-    if ON_CHIP:
-        _, _, _, _, p1, p2, p3, p4, _, _, _, _ = _wired_weights(in0, inm0, rec0, recm0, bias0, H0, H0,
-                                                                False, HAS_MASK, G, HP0, HP0)
-        _, _, _, _, pr1, pr2, pr3, pr4 = _wired_weights_bwd(in0, inm0, rec0, recm0, H0, H0,
-                                                            False, HAS_MASK, G, HP0, HP0)
+    p1, p2, p3, p4 = _heads_t(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G)  # (HP0, HP0) each
+    pr1, pr2, pr3, pr4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G)
     if N_CELLS >= 2:
         wt1, av1 = _pure_vecs(wtau1, A1, H1, HP1, MODE)
         carry1 = tl.zeros((BB, HP1), tl.float32)
         accA1 = tl.zeros((1, HP1), tl.float32)
         accw1 = tl.zeros((1, HP1), tl.float32)
-        if ON_CHIP:
-            q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
-                in1, inm1, rec1, recm1, bias1, H0, H1, True, HAS_MASK, G, HP0, HP1)
-            qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4 = _wired_weights_bwd(
-                in1, inm1, rec1, recm1, H0, H1, True, HAS_MASK, G, HP0, HP1)
+        q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
+            in1, inm1, rec1, recm1, bias1, H0, H1, HAS_MASK, G, HP0, HP1)
+        qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4 = _wired_weights_bwd(
+            in1, inm1, rec1, recm1, H0, H1, HAS_MASK, G, HP0, HP1)
     if N_CELLS >= 3:
         wt2, av2 = _pure_vecs(wtau2, A2, H2, HP2, MODE)
         carry2 = tl.zeros((BB, HP2), tl.float32)
         accA2 = tl.zeros((1, HP2), tl.float32)
         accw2 = tl.zeros((1, HP2), tl.float32)
-        if ON_CHIP:
-            v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
-                in2, inm2, rec2, recm2, bias2, H1, H2, True, HAS_MASK, G, HP1, HP2)
-            vi1, vi2, vi3, vi4, vr1, vr2, vr3, vr4 = _wired_weights_bwd(
-                in2, inm2, rec2, recm2, H1, H2, True, HAS_MASK, G, HP1, HP2)
+        v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
+            in2, inm2, rec2, recm2, bias2, H1, H2, HAS_MASK, G, HP1, HP2)
+        vi1, vi2, vi3, vi4, vr1, vr2, vr3, vr4 = _wired_weights_bwd(
+            in2, inm2, rec2, recm2, H1, H2, HAS_MASK, G, HP1, HP2)
     for i in range(T):
         t = T - 1 - i
         tsv = _ts(ts, t, rows, B)
         if N_CELLS >= 3:
-            if not ON_CHIP:
-                v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
-                    in2, inm2, rec2, recm2, bias2, H1, H2, True, HAS_MASK, G, HP1, HP2)
-                vi1, vi2, vi3, vi4, vr1, vr2, vr3, vr4 = _wired_weights_bwd(
-                    in2, inm2, rec2, recm2, H1, H2, True, HAS_MASK, G, HP1, HP2)
             dh = _rows(dout2, t, rows, B, H2, 0, H2, HP2) + carry2
             x = _rows(out1, t, rows, B, H1, 0, H1, HP1)
             hp = _rows(hprev2, t, rows, B, H2, 0, H2, HP2)
@@ -651,11 +602,6 @@ def _cfc_bwd_cascade_kernel(xp, ts,
                 vi1, vi2, vi3, vi4, vr1, vr2, vr3, vr4, accA2, accw2, False, MODE, G, PREC)
             _store4(du2, d1, d2, d3, d4, t, rows, B, H2, HP2, G)
         if N_CELLS >= 2:
-            if not ON_CHIP:
-                q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
-                    in1, inm1, rec1, recm1, bias1, H0, H1, True, HAS_MASK, G, HP0, HP1)
-                qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4 = _wired_weights_bwd(
-                    in1, inm1, rec1, recm1, H0, H1, True, HAS_MASK, G, HP0, HP1)
             dh = _rows(dout1, t, rows, B, H1, 0, H1, HP1) + carry1
             if N_CELLS >= 3:
                 dh += above1
@@ -665,17 +611,12 @@ def _cfc_bwd_cascade_kernel(xp, ts,
                 x, x, x, x, hp, dh, tsv, wt1, av1, q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4,
                 qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4, accA1, accw1, False, MODE, G, PREC)
             _store4(du1, d1, d2, d3, d4, t, rows, B, H1, HP1, G)
-        if not ON_CHIP:
-            _, _, _, _, p1, p2, p3, p4, _, _, _, _ = _wired_weights(in0, inm0, rec0, recm0, bias0, H0, H0,
-                                                                    False, HAS_MASK, G, HP0, HP0)
-            _, _, _, _, pr1, pr2, pr3, pr4 = _wired_weights_bwd(in0, inm0, rec0, recm0, H0, H0,
-                                                                False, HAS_MASK, G, HP0, HP0)
         dh = _rows(dout0, t, rows, B, H0, 0, H0, HP0) + carry0
         if N_CELLS >= 2:
             dh += above0
         hp = _rows(hprev0, t, rows, B, H0, 0, H0, HP0)
         x1, x2, x3, x4 = _load4(xp, t, rows, B, H0, HP0, G)
-        d1, d2, d3, d4, carry0, _, accA0, accw0 = _wired_cell_bwd(
+        d1, d2, d3, d4, carry0, unused, accA0, accw0 = _wired_cell_bwd(
             x1, x2, x3, x4, hp, dh, tsv, wt0, av0, p1, p2, p3, p4, p1, p2, p3, p4, p1, p2, p3, p4,
             pr1, pr2, pr3, pr4, pr1, pr2, pr3, pr4, accA0, accw0, True, MODE, G, PREC)
         _store4(du0, d1, d2, d3, d4, t, rows, B, H0, HP0, G)
@@ -729,13 +670,9 @@ def _precision(dtype) -> str:
     return "tf32"
 
 
-def _on_chip(n_elements: int) -> bool:
-    return n_elements <= ON_CHIP_ELEMENTS
-
-
 def _warps(n_elements: int) -> int:
-    """More warps for larger weight tiles, so fewer registers per thread hold them."""
-    return 4 if n_elements <= 4096 else 8
+    """Warps so that each thread holds about WEIGHTS_PER_THREAD weights in registers (4 to 16)."""
+    return min(16, max(4, triton.next_power_of_2(-(-n_elements // (32 * WEIGHTS_PER_THREAD)))))
 
 
 def _c(t):
@@ -788,7 +725,7 @@ def _forward(x_proj, ts, h0, cells, mode, activation):
             x_proj, ts, h0[0], *args, w.w_tau if w.w_tau is not None else args[0],
             w.A if w.A is not None else args[0], outs[0], steps, batch, H, K,
             N_HIDDEN=n_hidden, ACT=KERNEL_ACTIVATIONS[activation],
-            ON_CHIP=_on_chip(size), num_warps=_warps(size), **meta)
+            num_warps=_warps(size), **meta)
         return outs
     sizes = [h.shape[-1] for h in h0]
     has_mask = any(c.mask is not None for c in cells)
@@ -799,7 +736,7 @@ def _forward(x_proj, ts, h0, cells, mode, activation):
     size = _cascade_elements(sizes, G)
     _cfc_fwd_cascade_kernel[grid](
         x_proj, ts, *per_cell, steps, batch, *(sizes + [sizes[-1]] * MAX_CELLS)[:MAX_CELLS],
-        N_CELLS=len(cells), HAS_MASK=has_mask, ON_CHIP=_on_chip(size), num_warps=_warps(size), **meta)
+        N_CELLS=len(cells), HAS_MASK=has_mask, num_warps=_warps(size), **meta)
     return outs
 
 
@@ -839,7 +776,7 @@ def _backward(x_proj, ts, h0, cells, outs, douts, mode, activation):
             x_proj, ts, hprev[0], douts[0], *args, w.w_tau if w.w_tau is not None else args[0],
             w.A if w.A is not None else args[0], *pad3(dz), *pad3(acts), du, dh0[0], *parts[0],
             steps, batch, H, K, N_HIDDEN=n_hidden, ACT=KERNEL_ACTIVATIONS[activation],
-            ON_CHIP=_on_chip(size), num_warps=_warps(size), **meta)
+            num_warps=_warps(size), **meta)
         g = grads[0]
         g["rec_weight"] = _rows2d(dz[0]).t() @ _rows2d(hprev[0])
         g["hidden"] = [(_rows2d(dz[k]).t() @ _rows2d(acts[k - 1]), _rows2d(dz[k]).sum(0))
@@ -858,7 +795,7 @@ def _backward(x_proj, ts, h0, cells, outs, douts, mode, activation):
         size = 2 * _cascade_elements(sizes, G)
         _cfc_bwd_cascade_kernel[grid](
             x_proj, ts, *per_cell, steps, batch, *(sizes + [sizes[-1]] * MAX_CELLS)[:MAX_CELLS],
-            N_CELLS=len(cells), HAS_MASK=has_mask, ON_CHIP=_on_chip(size), num_warps=_warps(size), **meta)
+            N_CELLS=len(cells), HAS_MASK=has_mask, num_warps=_warps(size), **meta)
         for l, (w, g) in enumerate(zip(cells, grads)):
             I = w.in_weight.shape[1]
             d = _rows2d(dus[l])
