@@ -5,7 +5,8 @@ Every model gets the same input (batch x steps x inputs) and is sized to about -
 sum of squares of the output. Times are the median and the minimum over --repeats runs after one
 warm-up run; on a shared machine the minimum is the steadier figure.
 The `mambapy` and `xlstm` packages are timed too when installed (xlstm with its vanilla sLSTM
-backend, the only one that runs without CUDA; mambapy in its parallel-scan and sequential modes).
+backend, the only one that runs without CUDA; mambapy with its parallel scan, and with --with-slow
+also in its sequential mode).
 
     python benchmarks/bench_baselines.py --threads 1
 """
@@ -78,7 +79,7 @@ def candidates(args):
     except ImportError:
         pass
     else:
-        for pscan in (True, False):
+        for pscan in (True, False) if args.with_slow else (True,):
             def build(w, pscan=pscan):
                 return Stack(F, w, RefMamba(RefMambaConfig(d_model=w, n_layers=2, pscan=pscan)))
             yield f"mambapy 1.2.0, {'parallel' if pscan else 'sequential'}", sized(build, P, range(16, 257, 4)), plain
@@ -105,6 +106,8 @@ def main():
     ap.add_argument("--params", type=int, default=64_000, help="target parameter count per model")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave as is)")
+    ap.add_argument("--with-slow", action="store_true",
+                    help="also time mambapy's sequential mode (its backward takes minutes here)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     if args.threads:

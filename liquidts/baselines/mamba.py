@@ -107,9 +107,9 @@ def selective_scan(u, delta, A, Bm, Cm, D, h0=None, scan="loop"):
                                           return_last_state=True)
             return y.transpose(1, 2), h_last
         scan = "parallel" if u.is_cuda else "loop"
-    dA = torch.exp(delta.unsqueeze(-1) * A)  # (B, T, ED, N)
+    dA = delta.unsqueeze(-1) * A  # (B, T, ED, N) log of the decay
     dBu = (delta * u).unsqueeze(-1) * Bm.unsqueeze(2)  # (B, T, ED, N)
-    hs = (scan_loop if scan == "loop" else scan_parallel)(dA, dBu, h0)  # (B, T, ED, N)
+    hs = scan_loop(torch.exp(dA), dBu, h0) if scan == "loop" else scan_parallel(dA, dBu, h0)  # (B, T, ED, N)
     y = (hs @ Cm.unsqueeze(-1)).squeeze(-1) + D * u  # (B, T, ED)
     return y, hs[:, -1]
 

@@ -9,10 +9,11 @@ GPU does well. Both return every state h_0 .. h_{T-1}; the last one is the state
 
 The pair (a, b) composes associatively: applying (a1, b1) then (a2, b2) is (a2 a1, a2 b1 + b2).
 Round k replaces each position t >= 2^k by its composition with position t - 2^k, so after the
-rounds every position holds the composition of the whole prefix. Products of a_t in [0, 1] only
-shrink, so no division or logarithm is needed and nothing overflows.
+rounds every position holds the composition of the whole prefix. The parallel scan keeps the
+products of a in log space (sums of log a <= 0): a long product then lands on exactly 0 through
+exp instead of crawling through subnormal floats, which are very slow on CPUs.
 
-Shapes: a, b (B, T, ...) with time on dim 1; h0 broadcastable to b[:, 0] or None (zeros).
+Shapes: a (or log_a), b (B, T, ...) with time on dim 1; h0 shaped like b[:, 0] or None (zeros).
 """
 
 import torch
@@ -29,16 +30,16 @@ def scan_loop(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) 
     return torch.stack(hs, dim=1)  # (B, T, ...)
 
 
-def scan_parallel(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
-    """Associative (Hillis-Steele) scan in ceil(log2 T) rounds; returns h of shape (B, T, ...)."""
+def scan_parallel(log_a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+    """Associative (Hillis-Steele) scan in ceil(log2 T) rounds, from log a; returns h (B, T, ...)."""
     if h0 is not None:
         # fold the initial state into the first input so the scan starts from zero
-        b = torch.cat([(a[:, :1] * h0.unsqueeze(1) + b[:, :1]), b[:, 1:]], dim=1)  # (B, T, ...)
-    T = a.shape[1]
+        b = torch.cat([torch.exp(log_a[:, :1]) * h0.unsqueeze(1) + b[:, :1], b[:, 1:]], dim=1)  # (B, T, ...)
+    T = b.shape[1]
     k = 1
     while k < T:
-        b = torch.cat([b[:, :k], a[:, k:] * b[:, :-k] + b[:, k:]], dim=1)  # (B, T, ...)
+        b = torch.cat([b[:, :k], torch.exp(log_a[:, k:]) * b[:, :-k] + b[:, k:]], dim=1)  # (B, T, ...)
         if 2 * k < T:
-            a = torch.cat([a[:, :k], a[:, k:] * a[:, :-k]], dim=1)  # (B, T, ...)
+            log_a = torch.cat([log_a[:, :k], log_a[:, k:] + log_a[:, :-k]], dim=1)  # (B, T, ...)
         k *= 2
     return b

@@ -3,6 +3,7 @@
     XLSTM(input_size, hidden_size)
     ├── encoder       Linear F -> D
     ├── blocks        num_blocks residual blocks; indices in `slstm_at` are sLSTM, the rest mLSTM
+    │                 (default "alternate": blocks 1, 3, 5, ... are sLSTM; "all": sLSTM only)
     │   ├── mLSTM block   x + MLSTMLayer(LayerNorm(x))                      (pre up-projection)
     │   │   └── MLSTMLayer: up D -> 2 Di (x_m, z); conv(K)+SiLU -> q, k; x_m -> v (block-diagonal
     │   │       projections); matrix-memory cell; per-head norm; + skip * conv(x_m); * SiLU(z); down Di -> D
@@ -52,7 +53,7 @@ class XLSTMConfig:
     input_size: int
     hidden_size: int  # D
     num_blocks: int = 2
-    slstm_at: tuple[int, ...] | str = (1,)  # block indices that are sLSTM, or "all"
+    slstm_at: tuple[int, ...] | str = "alternate"  # sLSTM block indices, "all", or the odd indices
     mlstm_num_heads: int = 4
     mlstm_proj_factor: float = 2.0  # Di = proj_factor * D, rounded up to round_proj_to
     mlstm_qkv_blocksize: int = 4  # width of the blocks of the block-diagonal q, k, v projections
@@ -74,9 +75,10 @@ class XLSTMConfig:
             raise ValueError("slstm_conv_kernel and ffn_proj_factor must be >= 0")
         if self.mlstm_mode not in MLSTM_MODES:
             raise ValueError(f"mlstm_mode must be one of {MLSTM_MODES}, got {self.mlstm_mode!r}")
-        at = range(self.num_blocks) if self.slstm_at == "all" else self.slstm_at
+        at = {"all": range(self.num_blocks), "alternate": range(1, self.num_blocks, 2)}.get(
+            self.slstm_at, self.slstm_at) if isinstance(self.slstm_at, str) else self.slstm_at
         if isinstance(at, str) or any(not isinstance(i, int) or not 0 <= i < self.num_blocks for i in at):
-            raise ValueError(f"slstm_at must be 'all' or block indices in [0, {self.num_blocks}), "
+            raise ValueError(f"slstm_at must be 'all', 'alternate' or block indices in [0, {self.num_blocks}), "
                              f"got {self.slstm_at!r}")
         self._slstm_set = frozenset(at)
         if self._slstm_set and self.hidden_size % self.slstm_num_heads:
@@ -347,7 +349,8 @@ class XLSTM(nn.Module):
         hidden_size: D, the model width and `output_size`.
         return_sequences: return (B, T, D) (default) or the last step (B, D).
         batch_first: x is (B, T, F) (default) or (T, B, F).
-        **kwargs: XLSTMConfig fields: num_blocks=2, slstm_at=(1,) | "all", mlstm_num_heads=4,
+        **kwargs: XLSTMConfig fields: num_blocks=2, slstm_at="alternate" | "all" | (indices,),
+            mlstm_num_heads=4,
             mlstm_proj_factor=2.0, mlstm_qkv_blocksize=4, mlstm_conv_kernel=4,
             mlstm_mode="parallel" | "recurrent", slstm_num_heads=4, slstm_conv_kernel=4,
             ffn_proj_factor=1.3, round_proj_to=64.

@@ -34,6 +34,10 @@ def test_learns_delayed_copy(cls):
 def test_registry_and_bad_input(name):
     m = make_model(name, 3, 8)
     assert m.output_size == 8
+    x = torch.randn(2, 5, 3)
+    y, _ = m(x)
+    assert y.shape == (2, 5, 8)
+    torch.testing.assert_close(m(x, timespans=torch.rand(2, 5))[0], y)  # documented as ignored
     with pytest.raises(ValueError, match="3-D"):
         m(torch.randn(4, 3))
     with pytest.raises(ValueError, match="input_size=3"):

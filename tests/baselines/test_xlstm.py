@@ -203,9 +203,19 @@ def test_learns_delayed_copy(kw):
     assert first > 0.8 and last < 0.2  # predicting 0 scores 1.0
 
 
+def test_block_layout():
+    kinds = lambda m: ["s" if b.ffn is not None else "m" for b in m.blocks]  # noqa: E731
+    assert kinds(XLSTM(3, 16, num_blocks=4)) == ["m", "s", "m", "s"]
+    assert kinds(XLSTM(3, 16, num_blocks=1)) == ["m"]
+    assert kinds(XLSTM(3, 16, num_blocks=3, slstm_at="all")) == ["s", "s", "s"]
+    assert kinds(XLSTM(3, 16, num_blocks=3, slstm_at=(0,))) == ["s", "m", "m"]
+
+
 def test_bad_config_and_state():
     with pytest.raises(ValueError, match="slstm_at"):
         XLSTM(3, 16, num_blocks=2, slstm_at=(2,))
+    with pytest.raises(ValueError, match="slstm_at"):
+        XLSTM(3, 16, slstm_at="some")
     with pytest.raises(ValueError, match="slstm_num_heads"):
         XLSTM(3, 18, slstm_at="all")
     with pytest.raises(ValueError, match="mlstm_mode"):
