@@ -6,6 +6,8 @@ sizes, sequence lengths 1 and 33, with and without timespans, in float32 and bfl
 """
 
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is imported
 
@@ -163,3 +165,35 @@ def test_unavailable_reason_without_interpreter(monkeypatch):
     with pytest.raises(RuntimeError, match="backend='triton' cannot run"):
         cfc_sequence(torch.zeros(2, 1, 12), [torch.zeros(1, UNITS)], torch.ones(2, 1, 1),
                      [_layer(False).cell.weights()], "default", "lecun_tanh", backend="triton")
+
+
+# The interpreter runs the kernels as Python, so it misses what only the compiler rejects (a
+# loop-carried value changing shape, say); compile the hardest variants for sm_90, which needs
+# Triton's bundled ptxas but no GPU.
+_COMPILE = r"""
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from liquidts.kernels.cfc import triton as K
+
+def build(kernel, **constexprs):
+    fn = kernel.fn
+    ints = {"T", "B", "H", "K", "H0", "H1", "H2"}
+    sig = {n: "constexpr" if n in constexprs else ("i32" if n in ints else "*fp32") for n in fn.arg_names}
+    triton.compile(ASTSource(fn, sig, constexprs), target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
+
+wired = dict(N_CELLS=3, MODE=0, HAS_MASK=True, HP0=32, HP1=16, HP2=16, BB=16, PREC="ieee")
+build(K._cfc_fwd_cascade_kernel, **wired)
+build(K._cfc_bwd_cascade_kernel, **wired)
+build(K._cfc_bwd_backbone_kernel, N_HIDDEN=2, MODE=2, ACT=4, HP=16, KP=32, BB=16, PREC="tf32")
+"""
+
+
+def test_kernels_compile_for_a_gpu():
+    from triton.backends import backends
+
+    if "nvidia" not in backends:
+        pytest.skip("this triton build has no NVIDIA backend")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-c", _COMPILE], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
