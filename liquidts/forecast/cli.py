@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,9 @@ def _read_csv(path: str, time_col: str | None) -> tuple[pd.DataFrame, str | None
     if col not in df.columns:
         raise SystemExit(f"error: time column {col!r} not in {path} (columns: {list(df.columns)})")
     try:
-        df[col] = pd.to_datetime(df[col])
+        with warnings.catch_warnings():  # pandas warns when it falls back to per-element parsing
+            warnings.simplefilter("ignore", UserWarning)
+            df[col] = pd.to_datetime(df[col])
     except (TypeError, ValueError):
         raise SystemExit(f"error: column {col!r} of {path} does not hold timestamps; "
                          "name the time column with --time-col") from None
