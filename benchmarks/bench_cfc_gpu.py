@@ -205,7 +205,7 @@ def measure(model, x, args):
 def kernel_bandwidth(model, x, args):
     """(seconds, bytes) of the forward kernel alone, on inputs projected beforehand."""
     from liquidts.kernels.cfc import effective
-    from liquidts.kernels.cfc.triton import cfc_triton
+    from liquidts.kernels.cfc.triton import _block_rows, cfc_triton
 
     with torch.no_grad():
         cells = [cell.weights(apply_mask=False) for cell in model.cells]
@@ -219,7 +219,7 @@ def kernel_bandwidth(model, x, args):
     element = x.element_size()
     states = sum(h.shape[-1] for h in h0)
     weights = sum(t.numel() for t in model.parameters()) * element
-    programs = -(-batch // 16)  # at least this many programs read the weights once
+    programs = -(-batch // _block_rows(batch, x.device))  # each reads the weights once
     moved = (x_proj.numel() + ts.numel() + steps * batch * states + batch * states) * element
     return seconds, moved + programs * weights
 
@@ -256,9 +256,10 @@ def main(argv=None):
     dtype = getattr(torch, args.dtype)
     peak = peak_bandwidth(device, args.peak_gbps)
     name = torch.cuda.get_device_name(device)
+    cell = ("wired AutoNCP(hidden, hidden//4)" if args.wired
+            else f"backbone {args.backbone_layers}x{args.backbone_units}")
     print(f"# {name}, peak bandwidth {peak / 1e9:,.0f} GB/s, {args.dtype}, tf32={args.tf32}, mode={args.mode}, "
-          f"{'wired AutoNCP(hidden, hidden//4)' if args.wired else f'backbone {args.backbone_layers}x{args.backbone_units}'}, "
-          f"inputs={args.inputs}, median of {args.iters}")
+          f"{cell}, inputs={args.inputs}, median of {args.iters}")
     header = ("| batch | seq | hidden | phase | " + " | ".join(f"{i} seq/s" for i in args.impls)
               + " | triton/torch | triton/LSTM | triton/ncps |")
     print(header)
