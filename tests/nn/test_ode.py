@@ -22,18 +22,24 @@ def _data(batch=3, steps=4):
     return x, ts, torch.randn(batch, 8, generator=gen, dtype=F64) * 0.5
 
 
-def _rhs(cell, x_mapped, v):
-    """dv/dt of the LTC ODE written out from the cell's parameters (softplus constraints)."""
+def _currents(cell, x_mapped, v):
+    """(drive, conductance) with cm dv/dt = drive - v * conductance, from the cell's parameters."""
     pos = F.softplus
     a_in = pos(cell.sensory_w) * torch.sigmoid(cell.sensory_sigma * (x_mapped.unsqueeze(-1) - cell.sensory_mu))
     a_in = a_in * cell.sensory_sparsity_mask  # (B, I, N)
     a = pos(cell.w) * torch.sigmoid(cell.sigma * (v.unsqueeze(-1) - cell.mu)) * cell.sparsity_mask  # (B, N, N)
     drive = pos(cell.gleak) * cell.vleak + (a_in * cell.sensory_erev).sum(1) + (a * cell.erev).sum(1)
     conductance = pos(cell.gleak) + a_in.sum(1) + a.sum(1)
-    return (drive - v * conductance) / pos(cell.cm)
+    return drive, conductance
 
 
-def _by_hand(layer, x, ts, v, step):
+def _rhs(cell, x_mapped, v):
+    """dv/dt of the LTC ODE written out from the cell's parameters (softplus constraints)."""
+    drive, conductance = _currents(cell, x_mapped, v)
+    return (drive - v * conductance) / F.softplus(cell.cm)
+
+
+def _by_hand(layer, x, ts, v, step, rhs=_rhs):
     """Integrate with ``step(f, v, h)`` taking ode_unfolds steps per input step; returns (outputs, v)."""
     cell = layer.cell
     outs = []
@@ -41,7 +47,7 @@ def _by_hand(layer, x, ts, v, step):
         xm = cell.map_inputs(x[:, t])
         h = ts[:, t: t + 1] / cell.ode_unfolds
         for _ in range(cell.ode_unfolds):
-            v = step(lambda u: _rhs(cell, xm, u), v, h)
+            v = step(lambda u: rhs(cell, xm, u), v, h)
         outs.append(cell.map_outputs(v))
     return torch.stack(outs, 1), v
 
@@ -49,6 +55,23 @@ def _by_hand(layer, x, ts, v, step):
 def test_default_solver_is_fused_semi_implicit():
     layer = LTC(2, 4)
     assert layer.solver == "semi_implicit" and not layer.adjoint
+
+
+@pytest.mark.parametrize("wiring", [None, FullyConnected(8, 3)], ids=["ncp", "fully_connected"])
+def test_fused_solver_takes_ode_unfolds_semi_implicit_steps(wiring):
+    """v' = (cm v + h drive(v)) / (cm + h (conductance(v) + epsilon)), ode_unfolds times per step."""
+    layer = _layer(wiring=wiring, ode_unfolds=3, epsilon=1e-3)
+    x, ts, v0 = _data()
+    cm, eps = F.softplus(layer.cell.cm), layer.cell.epsilon
+
+    def semi_implicit(currents, v, h):
+        drive, conductance = currents(v)
+        return (cm * v + h * drive) / (cm + h * (conductance + eps))
+
+    y, h = layer(x, v0, ts)
+    y_ref, h_ref = _by_hand(layer, x, ts, v0, semi_implicit, rhs=_currents)
+    torch.testing.assert_close(h, h_ref)
+    torch.testing.assert_close(y, y_ref)
 
 
 def test_euler_takes_ode_unfolds_explicit_steps():
