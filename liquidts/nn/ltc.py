@@ -179,6 +179,11 @@ class LTCCell(nn.Module):
         act = torch.sigmoid((v.unsqueeze(-1) - d["mu"]) * d["sigma"])  # (B, N, N)
         return base + torch.cat([(act * d["w_erev"]).sum(1), (act * d["w"]).sum(1)], dim=-1)
 
+    def with_epsilon(self, base: torch.Tensor) -> torch.Tensor:
+        """``base`` (..., 2N) with the fused step's epsilon added to the conductance half."""
+        n = self.state_size
+        return base + torch.cat([base.new_zeros(n), base.new_full((n,), self.epsilon)])
+
     def fused_steps(self, v, base, dt, d):
         """``ode_unfolds`` semi-implicit Euler steps of the LTC ODE over ``dt`` (B, 1).
 
@@ -187,7 +192,7 @@ class LTCCell(nn.Module):
         """
         h = dt / self.ode_unfolds  # (B, 1)
         n = self.state_size
-        base = base + torch.cat([base.new_zeros(n), base.new_full((n,), self.epsilon)])
+        base = self.with_epsilon(base)
         cm = d["cm"]
         for _ in range(self.ode_unfolds):
             g = self.currents(v, base, d)  # (B, 2N)
@@ -279,8 +284,7 @@ class LTC(nn.Module):
         base = d["leak"] + cell.input_terms(mapped)  # (B, T, 2N), all steps at once
         dt = x.new_ones(batch, steps) if ts is None else ts  # (B, T)
         if self.solver == "semi_implicit" and cell._sparse and self.memory is None and not dt.requires_grad:
-            base = base + torch.cat([base.new_zeros(self.state_size), base.new_full((self.state_size,), cell.epsilon)])
-            v_all = ltc_scan(v, base.transpose(0, 1), (dt / cell.ode_unfolds).t().unsqueeze(-1), d["cm"],
+            v_all = ltc_scan(v, cell.with_epsilon(base).transpose(0, 1), (dt / cell.ode_unfolds).t().unsqueeze(-1), d["cm"],
                              d["edge_in"], d["edge_bias"], d["edge_out"], cell.ode_unfolds).transpose(0, 1)
             v = v_all[:, -1]
         else:
