@@ -4,20 +4,20 @@ import torch
 from torch import nn
 
 
-def delayed_copy_loss(model, steps=150, delay=2, T=16, batch=32, lr=1e-2, seed=0):
-    """Train model + linear head to output x_{t-delay}; return (first loss, mean of the last 10 losses).
+def delayed_copy_loss(build, steps=150, delay=2, T=16, batch=32, lr=1e-2, seed=0):
+    """Train build() + a linear head to output x_{t-delay}; return (first loss, mean of the last 10).
 
     A model that ignores its memory cannot do better than the variance of the target (1.0)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny ops: threads only add overhead on a shared machine
     try:
-        return _train(model, steps, delay, T, batch, lr, seed)
+        torch.manual_seed(seed)
+        return _train(build(), steps, delay, T, batch, lr)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(model, steps, delay, T, batch, lr, seed):
-    torch.manual_seed(seed)
+def _train(model, steps, delay, T, batch, lr):
     head = nn.Linear(model.output_size, 1)
     opt = torch.optim.Adam(list(model.parameters()) + list(head.parameters()), lr=lr)
     losses = []

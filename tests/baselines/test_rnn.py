@@ -26,7 +26,7 @@ def test_matches_torch_and_chunks(cls):
 
 @pytest.mark.parametrize("cls", [LSTM, GRU])
 def test_learns_delayed_copy(cls):
-    first, last = delayed_copy_loss(cls(1, 16), steps=120)
+    first, last = delayed_copy_loss(lambda: cls(1, 16), steps=120)
     assert first > 0.8 and last < 0.2  # predicting 0 scores 1.0
 
 
