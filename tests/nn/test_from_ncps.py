@@ -228,3 +228,20 @@ def test_ltc_large_dense_wiring():
     torch.manual_seed(0)
     ref = ncps_torch.LTC(2, 140, ode_unfolds=2)
     assert_same_as_ncps(ref, batch=2, steps=3, hx=True)
+
+
+@pytest.mark.parametrize("make", [lambda: ncps_torch.CfC(3, _ncps_wiring("ncp"), mixed_memory=True),
+                                  lambda: ncps_torch.LTC(3, _ncps_wiring("auto_ncp"))], ids=["cfc", "ltc"])
+def test_unbatched_sequences(make):
+    torch.manual_seed(0)
+    ref = make()
+    model = from_ncps(ref)
+    x, ts = torch.randn(6, 3), torch.rand(6)
+    with torch.no_grad():
+        for args in [(x,), (x, None, ts)]:
+            y_ref, h_ref = ref(*args)
+            y, h = model(*args)
+            torch.testing.assert_close(y, y_ref, **TOL)
+            for a, b in zip(h if isinstance(h, tuple) else (h,), h_ref if isinstance(h_ref, tuple) else (h_ref,)):
+                assert a.shape == b.shape and a.dim() == 1
+                torch.testing.assert_close(a, b, **TOL)
