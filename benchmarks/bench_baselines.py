@@ -72,7 +72,8 @@ def candidates(args):
         yield f"Mamba, {label} scan", sized(lambda w: Mamba(F, w, scan=scan), P, range(16, 257, 4)), ours
     yield "Mamba small (expand=1, d_conv=2), loop scan", \
         sized(lambda w: Mamba(F, w, expand=1, d_conv=2, scan="loop"), P, range(16, 257, 4)), ours
-    for label, kw in [("mLSTM", dict(slstm_at=())), ("sLSTM", dict(slstm_at="all")), ("mixed m+s", dict(slstm_at=(1,)))]:
+    stacks = [("mLSTM", dict(slstm_at=())), ("sLSTM", dict(slstm_at="all")), ("mixed m+s", dict(slstm_at=(1,)))]
+    for label, kw in stacks:
         yield f"xLSTM {label}", sized(lambda w: XLSTM(F, w, num_blocks=2, **kw), P, range(16, 257, 4)), ours
     try:
         from mambapy.mamba import Mamba as RefMamba, MambaConfig as RefMambaConfig

@@ -114,17 +114,16 @@ def test_matches_mambapy_on_copied_weights():
     g_ours = torch.autograd.grad(our_layers(x).square().sum(), [ours_p[n] for n in names])
     for name, a, b in zip(names, g_ours, g_ref):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
-    # mambapy's step cache is (h, last K-1 inputs), the same content as our state per layer
+    # mambapy's step cache is (h, last K-1 inputs) per layer, the same content as our state
     caches = [(None, torch.zeros(3, 32, 2)) for _ in range(2)]
-    ssm = torch.zeros(2, 3, 32, 8)
-    conv = torch.zeros(2, 3, 32, 2)
+    states = [(torch.zeros(3, 32, 8), torch.zeros(3, 32, 2)) for _ in range(2)]
     for t in range(4):
-        y_r, caches = ref.step(x[:, t], caches)
+        y_ref_t, caches = ref.step(x[:, t], caches)
         h = x[:, t]
         for i, layer in enumerate(ours.layers):
-            h, ssm_i, conv_i = layer.step(h, ssm[i], conv[i])
-            ssm, conv = ssm.index_copy(0, torch.tensor([i]), ssm_i[None]), conv.index_copy(0, torch.tensor([i]), conv_i[None])
-        torch.testing.assert_close(h, y_r, rtol=1e-5, atol=1e-5)
+            h, ssm, conv = layer.step(h, *states[i])
+            states[i] = (ssm, conv)
+        torch.testing.assert_close(h, y_ref_t, rtol=1e-5, atol=1e-5)
 
 
 def test_learns_delayed_copy():
