@@ -85,7 +85,9 @@ class LTCCell(nn.Module):
         self.register_buffer("sensory_sparsity_mask",
                              torch.from_numpy(np.abs(wiring.sensory_adjacency_matrix).astype(np.float32)))
         src, dst = np.nonzero(wiring.adjacency_matrix)
-        self._edges = (torch.from_numpy(src), torch.from_numpy(dst))
+        # Buffers, so that .to(device) moves them with the parameters.
+        self.register_buffer("edge_src", torch.from_numpy(src), persistent=False)
+        self.register_buffer("edge_dst", torch.from_numpy(dst), persistent=False)
         # Edge-list products cost B*E*N, the dense broadcast B*N*N per op: pick the cheaper.
         self._sparse = len(src) * n <= _EDGE_PATH_BUDGET
         self.input_w = nn.Parameter(torch.ones(i)) if input_mapping in ("affine", "linear") else None
@@ -150,7 +152,7 @@ class LTCCell(nn.Module):
         w = self._positive(self.w)
         gleak = self._positive(self.gleak)
         d = {"cm": self._positive(self.cm), "leak": torch.cat([gleak * self.vleak, gleak])}
-        src, dst = self._edges
+        src, dst = self.edge_src, self.edge_dst
         if self._sparse:
             n, e = self.state_size, src.numel()
             sigma = self.sigma[src, dst]  # (E,)
