@@ -7,7 +7,7 @@ bash scripts/setup.sh dev
 # Reference implementations the baselines are compared with in tests, never used at run time.
 # xlstm is installed without its dependencies: its plain-PyTorch ("vanilla") path needs none of
 # the CUDA kernel packages it declares.
-python -m pip install --quiet --disable-pip-version-check "mambapy==1.2.0"
-python -m pip install --quiet --disable-pip-version-check --no-deps "xlstm==2.0.6"
+python -m pip install --quiet --disable-pip-version-check --no-deps "mambapy==1.2.0" "xlstm==2.0.6"
+python -m pip install --quiet --disable-pip-version-check "packaging>=23"
 export MPLBACKEND=Agg TRITON_INTERPRET=1
 python -m pytest "$@"
