@@ -22,6 +22,13 @@ FORECASTERS = {
 }
 
 
+def test_top_level_export():
+    from liquidts import LiquidForecaster
+    from liquidts.forecast import LiquidForecaster as direct
+
+    assert LiquidForecaster is direct
+
+
 def test_registry_lists_liquid_and_sequence_baselines():
     assert {"cfc", "ltc", "ncp", "lstm", "gru", "mamba", "xlstm"} <= set(available_models())
 
