@@ -91,9 +91,10 @@ def compile_only(args):
     target = GPUTarget("cuda", args.arch, 32)
     ints = {"T", "B", "H", "K", "H0", "H1", "H2"}
     G = 1 if args.mode == "pure" else 4
-    common = dict(BB=16, PREC="ieee", MODE=MODES.index(args.mode))
-    print("| kernel | hidden | warps | registers | spill bytes | compile s |")
-    print("|---|---|---|---|---|---|")
+    dtype = getattr(torch, args.dtype)
+    common = dict(BB=16, MODE=MODES.index(args.mode))
+    print("| kernel | hidden | warps | products | registers | spill bytes | compile s |")
+    print("|---|---|---|---|---|---|---|")
     for hidden in args.hidden:
         if args.wired:
             from liquidts.wirings import AutoNCP
@@ -115,7 +116,7 @@ def compile_only(args):
             extra = dict(N_HIDDEN=n_hidden, ACT=0, HP=K._pad(hidden), KP=K._pad(args.backbone_units))
         for kernel, size in variants:
             fn = kernel.fn
-            constexprs = dict(common, **extra)
+            constexprs = dict(common, PREC=K._precision(dtype, size), **extra)
             signature = {n: "constexpr" if n in constexprs else ("i32" if n in ints else "*fp32")
                          for n in fn.arg_names}
             start = time.perf_counter()
@@ -129,7 +130,7 @@ def compile_only(args):
                                        text=True, check=True).stdout
             fields = dict(item.split(":") for line in usage.splitlines() if "REG:" in line
                           for item in line.split() if ":" in item)
-            print(f"| {fn.__name__} | {hidden} | {K._warps(size)} | {fields.get('REG')} | "
+            print(f"| {fn.__name__} | {hidden} | {K._warps(size)} | {constexprs['PREC']} | {fields.get('REG')} | "
                   f"{fields.get('STACK')} | {seconds:.0f} |", flush=True)
 
 

@@ -185,7 +185,7 @@ def build(kernel, **constexprs):
 wired = dict(N_CELLS=3, MODE=0, HAS_MASK=True, HP0=32, HP1=16, HP2=16, BB=16, PREC="ieee")
 build(K._cfc_fwd_cascade_kernel, **wired)
 build(K._cfc_bwd_cascade_kernel, **wired)
-build(K._cfc_bwd_backbone_kernel, N_HIDDEN=2, MODE=2, ACT=4, HP=16, KP=32, BB=16, PREC="tf32")
+build(K._cfc_bwd_backbone_kernel, N_HIDDEN=2, MODE=2, ACT=4, HP=16, KP=32, BB=16, PREC="tf32x3")
 """
 
 

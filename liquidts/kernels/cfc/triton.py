@@ -38,6 +38,8 @@ MAX_CELLS = 3
 MAX_HIDDEN = 2  # backbone layers after the first (backbone_layers <= 3)
 #: padded fp32 weight elements per thread a program aims for (weights stay in registers across steps)
 WEIGHTS_PER_THREAD = 80
+#: padded weight elements per program up to which float32 products are IEEE (see _precision)
+IEEE_ELEMENTS = 32768
 
 
 # ----------------------------------------------------------------------------- element-wise helpers
@@ -663,16 +665,26 @@ def _block_rows(batch: int, device) -> int:
     return rows
 
 
-def _precision(dtype) -> str:
-    """fp32 products as torch would do them (TF32 only if torch allows it); TF32 for bfloat16 inputs."""
-    if dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32:
-        return "ieee"
-    return "tf32"
+def _precision(dtype, n_elements: int) -> str:
+    """``tl.dot`` input precision: as exact as torch's float32 matmuls unless torch allows TF32.
+
+    IEEE fp32 products run on the CUDA cores and hold whole operand rows per thread: compiled
+    for sm_90 they spill heavily once the weights pass ``IEEE_ELEMENTS``; 3xTF32 (tensor cores,
+    near-fp32 accuracy) takes over there. bfloat16 inputs, or float32 with TF32 allowed, use TF32.
+    """
+    exact = (dtype == torch.float32 and torch.get_float32_matmul_precision() == "highest"
+             and not torch.backends.cuda.matmul.allow_tf32)
+    if not exact:
+        return "tf32"
+    return "ieee" if n_elements <= IEEE_ELEMENTS else "tf32x3"
 
 
 def _warps(n_elements: int) -> int:
-    """Warps so that each thread holds about WEIGHTS_PER_THREAD weights in registers (4 to 16)."""
-    return min(16, max(4, triton.next_power_of_2(-(-n_elements // (32 * WEIGHTS_PER_THREAD)))))
+    """Warps so that each thread holds about WEIGHTS_PER_THREAD weights in registers (4 to 8).
+
+    Not 16: compiled for sm_90, 16-warp variants got 32-64 registers per thread and spilled more.
+    """
+    return min(8, max(4, triton.next_power_of_2(-(-n_elements // (32 * WEIGHTS_PER_THREAD)))))
 
 
 def _c(t):
@@ -713,7 +725,7 @@ def _forward(x_proj, ts, h0, cells, mode, activation):
     """Launch the forward kernel; returns per cell the states (T, B, H_l) in the input dtype."""
     steps, batch = x_proj.shape[0], x_proj.shape[1]
     G = 1 if mode == "pure" else 4
-    meta = dict(MODE=MODES.index(mode), PREC=_precision(x_proj.dtype))
+    meta = dict(MODE=MODES.index(mode))
     outs = [x_proj.new_empty(steps, batch, h.shape[-1]) for h in h0]
     grid = (triton.cdiv(batch, _block_rows(batch, x_proj.device)),)
     w = cells[0]
@@ -725,7 +737,7 @@ def _forward(x_proj, ts, h0, cells, mode, activation):
             x_proj, ts, h0[0], *args, w.w_tau if w.w_tau is not None else args[0],
             w.A if w.A is not None else args[0], outs[0], steps, batch, H, K,
             N_HIDDEN=n_hidden, ACT=KERNEL_ACTIVATIONS[activation],
-            num_warps=_warps(size), **meta)
+            PREC=_precision(x_proj.dtype, size), num_warps=_warps(size), **meta)
         return outs
     sizes = [h.shape[-1] for h in h0]
     has_mask = any(c.mask is not None for c in cells)
@@ -736,7 +748,8 @@ def _forward(x_proj, ts, h0, cells, mode, activation):
     size = _cascade_elements(sizes, G)
     _cfc_fwd_cascade_kernel[grid](
         x_proj, ts, *per_cell, steps, batch, *(sizes + [sizes[-1]] * MAX_CELLS)[:MAX_CELLS],
-        N_CELLS=len(cells), HAS_MASK=has_mask, num_warps=_warps(size), **meta)
+        N_CELLS=len(cells), HAS_MASK=has_mask, PREC=_precision(x_proj.dtype, size),
+        num_warps=_warps(size), **meta)
     return outs
 
 
@@ -752,7 +765,7 @@ def _backward(x_proj, ts, h0, cells, outs, douts, mode, activation):
     steps, batch = x_proj.shape[0], x_proj.shape[1]
     G = 1 if mode == "pure" else 4
     dtype = x_proj.dtype
-    meta = dict(MODE=MODES.index(mode), PREC=_precision(dtype))
+    meta = dict(MODE=MODES.index(mode))
     n_prog = triton.cdiv(batch, _block_rows(batch, x_proj.device))
     grid = (n_prog,)
     hprev = [torch.cat([h.unsqueeze(0), o[:-1]]) for h, o in zip(h0, outs)]  # (T, B, H_l)
@@ -776,7 +789,7 @@ def _backward(x_proj, ts, h0, cells, outs, douts, mode, activation):
             x_proj, ts, hprev[0], douts[0], *args, w.w_tau if w.w_tau is not None else args[0],
             w.A if w.A is not None else args[0], *pad3(dz), *pad3(acts), du, dh0[0], *parts[0],
             steps, batch, H, K, N_HIDDEN=n_hidden, ACT=KERNEL_ACTIVATIONS[activation],
-            num_warps=_warps(size), **meta)
+            PREC=_precision(x_proj.dtype, size), num_warps=_warps(size), **meta)
         g = grads[0]
         g["rec_weight"] = _rows2d(dz[0]).t() @ _rows2d(hprev[0])
         g["hidden"] = [(_rows2d(dz[k]).t() @ _rows2d(acts[k - 1]), _rows2d(dz[k]).sum(0))
@@ -795,7 +808,8 @@ def _backward(x_proj, ts, h0, cells, outs, douts, mode, activation):
         size = 2 * _cascade_elements(sizes, G)
         _cfc_bwd_cascade_kernel[grid](
             x_proj, ts, *per_cell, steps, batch, *(sizes + [sizes[-1]] * MAX_CELLS)[:MAX_CELLS],
-            N_CELLS=len(cells), HAS_MASK=has_mask, num_warps=_warps(size), **meta)
+            N_CELLS=len(cells), HAS_MASK=has_mask, PREC=_precision(x_proj.dtype, size),
+        num_warps=_warps(size), **meta)
         for l, (w, g) in enumerate(zip(cells, grads)):
             I = w.in_weight.shape[1]
             d = _rows2d(dus[l])
