@@ -32,6 +32,10 @@ def main(argv=None):
     parser.add_argument("--cores", nargs="+", default=["ncp", "lstm"], choices=["ncp", "lstm"])
     parser.add_argument("--iterations", type=int, default=DaggerConfig.iterations)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--load-dir", type=Path, default=None,
+                        help="evaluate <core>_driver.safetensors from here instead of training")
+    parser.add_argument("--expert-speed", action="store_true",
+                        help="students only steer; the expert's gas/brake set the speed")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -46,17 +50,23 @@ def main(argv=None):
 
     start = time.perf_counter()
     rng = np.random.default_rng(config.seed)
-    bc_data = [collect(None, expert, s, 1.0, rng, config.action_repeat, config.max_steps)
-               for s in config.train_seeds[: config.bc_episodes]]
+    bc_data = [] if args.load_dir else [
+        collect(None, expert, s, 1.0, rng, config.action_repeat, config.max_steps)
+        for s in config.train_seeds[: config.bc_episodes]]
     bc_seconds = time.perf_counter() - start
     print(f"BC data: {sum(len(e.frames) for e in bc_data)} frames in {bc_seconds:.0f} s", flush=True)
 
     for core in args.cores:
         torch.manual_seed(config.seed)
-        driver = ConvDriver(DriverConfig(core=core))
-        history = dagger(driver, config, expert, bc_data=bc_data, verbose=True)
+        if args.load_dir:
+            driver = ConvDriver.load(args.load_dir / f"{core}_driver.safetensors")
+            history = {"train_seconds": float("nan"), "student_return": [], "loss": [], "frames": [0]}
+        else:
+            driver = ConvDriver(DriverConfig(core=core))
+            history = dagger(driver, config, expert, bc_data=bc_data, verbose=True)
         t0 = time.perf_counter()
-        ret = evaluate_driver(driver, args.eval_seeds, config.action_repeat, config.max_steps)
+        ret = evaluate_driver(driver, args.eval_seeds, config.action_repeat, config.max_steps,
+                              expert if args.expert_speed else None)
         eval_seconds = time.perf_counter() - t0
         name = ("NCP driver (CfC, 12 inter / 6 command / 2 motor)" if core == "ncp"
                 else f"LSTM driver (LSTM({driver.config.conv_features}, "
@@ -68,7 +78,9 @@ def main(argv=None):
               f"student returns during DAgger {np.round(history['student_return']).tolist()}, "
               f"losses {np.round(history['loss'], 4).tolist()}, {history['frames'][-1]} frames, "
               f"train {minutes:.1f} min, eval {eval_seconds:.0f} s", flush=True)
-        if args.ckpt_dir is not None:
+        if args.expert_speed:
+            name += ", steering only; speed by the expert"
+        if args.ckpt_dir is not None and not args.load_dir:
             args.ckpt_dir.mkdir(parents=True, exist_ok=True)
             driver.save(args.ckpt_dir / f"{core}_driver.safetensors")
 

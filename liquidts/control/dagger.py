@@ -175,9 +175,14 @@ def dagger(driver: ConvDriver, config: DaggerConfig | None = None,
 
 
 @torch.no_grad()
-def evaluate_driver(driver: ConvDriver, seeds, action_repeat: int = 2,
-                    max_steps: int = 1000) -> list[float]:
-    """Return of the driver alone (no expert) on each track in ``seeds``."""
+def evaluate_driver(driver: ConvDriver, seeds, action_repeat: int = 2, max_steps: int = 1000,
+                    expert_speed: PurePursuitExpert | None = None) -> list[float]:
+    """Return of the driver on each track in ``seeds``.
+
+    With ``expert_speed`` the driver only steers and that expert's gas and brake set the speed
+    (the paper's setting, where the NCP steers and the speed is not its job); otherwise the
+    driver alone gives every command.
+    """
     driver.eval()
     returns = []
     for seed in seeds:
@@ -188,7 +193,10 @@ def evaluate_driver(driver: ConvDriver, seeds, action_repeat: int = 2,
         while not done:
             obs = torch.from_numpy(preprocess(frame))[None, None]  # (1, 1, 48, 48, 1)
             command, hx = driver(obs, hx)  # (1, 1, 2)
-            frame, reward, terminated, truncated, _ = env.step(to_env_action(command[0, 0].numpy()))
+            action = to_env_action(command[0, 0].numpy())
+            if expert_speed is not None:
+                action[1:] = expert_speed.act(env)[1:]
+            frame, reward, terminated, truncated, _ = env.step(action)
             total += reward
             done = terminated or truncated
         env.close()
