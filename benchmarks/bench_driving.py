@@ -20,7 +20,7 @@ import torch
 
 from liquidts.control.dagger import DaggerConfig, collect, dagger, evaluate_driver
 from liquidts.control.driver import ConvDriver, DriverConfig
-from liquidts.control.experts import PurePursuitExpert, run_expert
+from liquidts.control.experts import ExpertConfig, PurePursuitExpert, run_expert
 
 
 def main(argv=None):
@@ -31,18 +31,21 @@ def main(argv=None):
     parser.add_argument("--results", type=Path, default=None, help="also write the table here")
     parser.add_argument("--cores", nargs="+", default=["ncp", "lstm"], choices=["ncp", "lstm"])
     parser.add_argument("--iterations", type=int, default=DaggerConfig.iterations)
+    parser.add_argument("--lr", type=float, default=DaggerConfig.lr)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--load-dir", type=Path, default=None,
                         help="evaluate <core>_driver.safetensors from here instead of training")
     parser.add_argument("--expert-speed", action="store_true",
                         help="students only steer; the expert's gas/brake set the speed")
+    parser.add_argument("--speed-gain", type=float, default=None,
+                        help="expert's proportional speed law gain (default: bang-bang)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    config = DaggerConfig(iterations=args.iterations)
+    config = DaggerConfig(iterations=args.iterations, lr=args.lr)
     if set(args.eval_seeds) & set(config.train_seeds):
         raise ValueError("evaluation seeds overlap the training seeds")
-    expert = PurePursuitExpert()
+    expert = PurePursuitExpert(ExpertConfig(speed_gain=args.speed_gain))
     rows = []
     ret = [run_expert(s, expert, config.action_repeat, config.max_steps) for s in args.eval_seeds]
     rows.append(("expert (pure pursuit, privileged state)", ret, "-", "-", "-"))

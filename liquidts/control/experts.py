@@ -96,6 +96,10 @@ class ExpertConfig:
     bend_scale: float = 1.0  # radians of heading change that bring the target to v_min
     gas: float = 0.5
     brake: float = 0.55
+    # None: full gas below the target speed, brake 5 m/s above it (what the gains were tuned
+    # with). A number k: proportional law u = k * (target - speed) / 10 m/s, clipped to [-1, 1],
+    # which gives a student a smooth longitudinal label instead of a bang-bang one.
+    speed_gain: float | None = None
 
 
 class PurePursuitExpert:
@@ -146,7 +150,10 @@ class PurePursuitExpert:
         bend = float(np.abs(np.cumsum(window)).max())
         frac = min(bend / cfg.bend_scale, 1.0)
         v_target = cfg.v_max - (cfg.v_max - cfg.v_min) * frac
-        if speed < v_target:
+        if cfg.speed_gain is not None:
+            u = float(np.clip(cfg.speed_gain * (v_target - speed) / 10.0, -1.0, 1.0))
+            gas, brake = max(u, 0.0) * cfg.gas, max(-u, 0.0) * cfg.brake
+        elif speed < v_target:
             gas, brake = cfg.gas, 0.0
         elif speed > v_target + 5.0:
             gas, brake = 0.0, cfg.brake
