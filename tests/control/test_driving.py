@@ -8,7 +8,9 @@ from liquidts.control.dagger import DaggerConfig, Episode, collect, dagger, eval
 from liquidts.control.driver import (
     ConvDriver, DriverConfig, from_expert_action, preprocess, to_env_action,
 )
-from liquidts.control.experts import FastCarRacing, PurePursuitExpert, distance_to_track, run_expert
+from liquidts.control.experts import (
+    ExpertConfig, FastCarRacing, PurePursuitExpert, distance_to_track, run_expert,
+)
 
 
 def test_fast_env_draws_the_same_frames_as_carracing():
@@ -38,7 +40,9 @@ def test_action_repeat_sums_rewards_and_skips_drawing():
 
 
 def test_expert_drives_well_render_free():
+    smooth = PurePursuitExpert(ExpertConfig(speed_gain=0.5))
     returns = [run_expert(seed, action_repeat=2, max_steps=300) for seed in (1, 2)]
+    returns.append(run_expert(1, smooth, action_repeat=2, max_steps=300))
     idle = FastCarRacing(pixels=False, max_episode_steps=300)
     idle.reset(seed=1)
     idle_return = sum(idle.step(np.zeros(3))[1] for _ in range(300))
@@ -53,6 +57,16 @@ def test_expert_stays_on_track():
     expert = PurePursuitExpert()
     worst = max(distance_to_track(env) for _ in range(100) if env.step(expert.act(env)))
     assert worst < 8.0  # the road is ~13 m wide and waypoints are ~3.5 m apart
+
+
+def test_proportional_speed_law_gives_partial_throttle():
+    env = FastCarRacing(pixels=False)
+    env.reset(seed=2)
+    expert = PurePursuitExpert(ExpertConfig(speed_gain=0.5))
+    actions = np.array([expert.act(env) for _ in range(200) if env.step(expert.act(env))])
+    gas = actions[:, 1]
+    assert ((gas > 0) & (gas < expert.config.gas)).any()  # bang-bang would give 0 or 0.5 only
+    assert not ((actions[:, 1] > 0) & (actions[:, 2] > 0)).any()
 
 
 def test_preprocess_and_action_mapping():
