@@ -92,6 +92,7 @@ def compile_only(args):
     ints = {"T", "B", "H", "K", "H0", "H1", "H2"}
     G = 1 if args.mode == "pure" else 4
     dtype = getattr(torch, args.dtype)
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32  # the kernels' product precision follows it
     common = dict(BB=16, MODE=MODES.index(args.mode))
     print("| kernel | hidden | warps | products | registers | spill bytes | compile s |")
     print("|---|---|---|---|---|---|---|")
