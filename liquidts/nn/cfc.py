@@ -280,7 +280,8 @@ class CfC(nn.Module):
         else:
             h, c = check_state("CfC", hx, batch, self.state_size, unbatched, self.mixed_memory)
         cells = self.cells
-        if not torch.is_grad_enabled() and self.memory is None and not (self.backend == "triton" or (self.backend == "auto" and x.is_cuda)):
+        uses_kernel = self.backend == "triton" or (self.backend == "auto" and x.is_cuda)
+        if not torch.is_grad_enabled() and self.memory is None and not uses_kernel:
             states = cfc_inference(x, list(h.split([cell.hidden_size for cell in cells], dim=-1)), ts,
                                    self._packed_weights(), self.mode, self.activation)
             return self._finish(states, None, unbatched)
