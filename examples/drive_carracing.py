@@ -19,7 +19,7 @@ import torch
 
 from liquidts.control.dagger import DaggerConfig, dagger, evaluate_driver
 from liquidts.control.driver import ConvDriver, DriverConfig
-from liquidts.control.experts import PurePursuitExpert, run_expert
+from liquidts.control.experts import ExpertConfig, PurePursuitExpert, run_expert
 
 
 def main():
@@ -34,7 +34,8 @@ def main():
     torch.manual_seed(args.seed)
 
     config = DaggerConfig(iterations=args.iterations, seed=args.seed)
-    expert = PurePursuitExpert()
+    # The proportional speed law gives the student a smooth gas/brake label to regress.
+    expert = PurePursuitExpert(ExpertConfig(speed_gain=0.5))
     driver = ConvDriver(DriverConfig(core=args.core))
     history = dagger(driver, config, expert, verbose=True)
     print(f"trained in {history['train_seconds'] / 60:.1f} min on {history['frames'][-1]} frames; "

@@ -42,7 +42,7 @@ class DaggerConfig:
     batch_size: int = 16
     bc_steps: int = 1000  # Adam steps on the expert's episodes
     dagger_steps: int = 300  # Adam steps on the aggregate after each DAgger iteration
-    lr: float = 1e-3
+    lr: float = 3e-3
     seed: int = 0
 
     def __post_init__(self):
