@@ -1,6 +1,6 @@
 """What every forecaster shares: input handling, stored history, output frames, backtesting.
 
-A subclass implements ``_fit_panel(panel)`` and ``_forecast(series, h)``; this class turns
+A subclass implements ``_fit_panel(panel)`` and ``_forecast(...)``; this class turns
 DataFrames into validated panels and the forecasts back into DataFrames, so the liquid model
 and the classical baselines answer exactly the same calls.
 """
