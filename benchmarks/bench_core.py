@@ -91,7 +91,7 @@ def run_all(args, threads: int):
     from ncps import torch as ncps_torch
     from ncps import wirings as ncps_wirings
 
-    from liquidts.nn import LTC, CfC, from_ncps
+    from liquidts.nn import from_ncps
 
     batch, steps, features = 64, 200, 8
     x = torch.randn(batch, steps, features)

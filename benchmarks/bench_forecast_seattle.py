@@ -92,7 +92,7 @@ def main() -> None:
         mae[f"LiquidForecaster({args.model}), seed {seed}"] = backtest(est, df, first).mean()
 
     pers, snaive = mae["persistence"], mae["seasonal naive (365 d)"]
-    print(f"\n| model | MAE (degC) | vs persistence | vs seasonal naive |\n| --- | --- | --- | --- |")
+    print("\n| model | MAE (degC) | vs persistence | vs seasonal naive |\n| --- | --- | --- | --- |")
     for name, value in mae.items():
         print(f"| {name} | {value:.3f} | {100 * (1 - value / pers):+.1f}% | {100 * (1 - value / snaive):+.1f}% |")
     liquid = [mae[f"LiquidForecaster({args.model}), seed {s}"] for s in args.seeds]

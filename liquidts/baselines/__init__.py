@@ -1,10 +1,19 @@
-"""Baseline sequence models with the liquidts signature `y, h = model(x, hx=None, timespans=None)`."""
+"""Baselines the liquid models are measured against.
 
+Sequence models with the liquidts signature ``y, h = model(x, hx=None, timespans=None)``
+(Mamba, xLSTM, LSTM, GRU), and classical forecasters over DataFrames with the
+``LiquidForecaster`` interface (naive, seasonal naive, drift, DLinear).
+"""
+
+from .classical import DLinear, Drift, Naive, SeasonalNaive
 from .mamba import Mamba, MambaConfig
 from .rnn import GRU, LSTM
 from .xlstm import XLSTM, XLSTMConfig
 
 BASELINES = {"lstm": LSTM, "gru": GRU, "mamba": Mamba, "xlstm": XLSTM}
+
+__all__ = ["BASELINES", "make_model", "Mamba", "MambaConfig", "XLSTM", "XLSTMConfig", "LSTM", "GRU",
+           "Naive", "SeasonalNaive", "Drift", "DLinear"]
 
 
 def make_model(name: str, input_size: int, hidden_size: int, **kwargs):
@@ -12,4 +21,3 @@ def make_model(name: str, input_size: int, hidden_size: int, **kwargs):
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; valid names: {sorted(BASELINES)}")
     return BASELINES[name](input_size, hidden_size, **kwargs)
-from .classical import DLinear, Drift, Naive, SeasonalNaive  # noqa: E402  (forecasting baselines over DataFrames)

@@ -10,7 +10,6 @@ sequence in chunks with the returned state gives the same output as feeding it w
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from ._input import check_sequence, finish_output

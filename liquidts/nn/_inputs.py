@@ -35,6 +35,8 @@ def prepare_sequence(layer: str, x, timespans, input_size: int, batch_first: boo
     elif not batch_first:
         x = x.transpose(0, 1)
     batch, steps = x.shape[0], x.shape[1]
+    if steps == 0:
+        raise ValueError(f"{layer}: the input sequence is empty (0 time steps)")
     if timespans is None:
         return x, None, unbatched
     if isinstance(timespans, numbers.Real):
@@ -81,3 +83,17 @@ def check_state(layer: str, hx, batch: int, size: int, unbatched: bool, mixed: b
         h = h.unsqueeze(0)
         c = None if c is None else c.unsqueeze(0)
     return h, c
+
+
+def prepare_call(layer: str, x, hx, timespans, input_size: int, batch_first: bool, state_size: int,
+                 mixed: bool):
+    """:func:`prepare_sequence` plus the initial state: ``(x, timespans, h, c, unbatched)``.
+
+    Without ``hx`` the state starts at zero; ``c`` is the memory cell's state (None unless mixed).
+    """
+    x, ts, unbatched = prepare_sequence(layer, x, timespans, input_size, batch_first)
+    if hx is None:
+        h = x.new_zeros(x.shape[0], state_size)
+        return x, ts, h, (torch.zeros_like(h) if mixed else None), unbatched
+    h, c = check_state(layer, hx, x.shape[0], state_size, unbatched, mixed)
+    return x, ts, h, c, unbatched

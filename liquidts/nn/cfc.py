@@ -26,7 +26,7 @@ from liquidts.activations import ACTIVATIONS
 from liquidts.kernels.cfc import BACKENDS, MODES, CellWeights, cfc_reference, cfc_sequence, effective
 from liquidts.kernels.cfc.inference import cfc_inference, pack
 from liquidts.kernels.cfc.reference import cell_step
-from liquidts.nn._inputs import check_state, prepare_sequence
+from liquidts.nn._inputs import prepare_call
 from liquidts.nn.memory import MemoryCell
 from liquidts.wirings import Wiring
 
@@ -270,15 +270,9 @@ class CfC(nn.Module):
         return self._pack_cache
 
     def forward(self, input: torch.Tensor, hx=None, timespans=None):
-        x, ts, unbatched = prepare_sequence("CfC", input, timespans, self.input_size, self.batch_first)
+        x, ts, h, c, unbatched = prepare_call("CfC", input, hx, timespans, self.input_size, self.batch_first,
+                                              self.state_size, self.mixed_memory)
         batch, steps = x.shape[0], x.shape[1]
-        if steps == 0:
-            raise ValueError("CfC: the input sequence is empty (0 time steps)")
-        if hx is None:
-            h = x.new_zeros(batch, self.state_size)
-            c = x.new_zeros(batch, self.state_size) if self.mixed_memory else None
-        else:
-            h, c = check_state("CfC", hx, batch, self.state_size, unbatched, self.mixed_memory)
         cells = self.cells
         uses_kernel = self.backend == "triton" or (self.backend == "auto" and x.is_cuda)
         if not torch.is_grad_enabled() and self.memory is None and not uses_kernel:

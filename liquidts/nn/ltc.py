@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from liquidts.kernels.ltc import ltc_scan
-from liquidts.nn._inputs import check_state, prepare_sequence
+from liquidts.nn._inputs import prepare_call
+from liquidts.nn.ode import check_solver, ltc_ode_step
 from liquidts.nn.memory import MemoryCell
 from liquidts.wirings import FullyConnected, Wiring
 
@@ -234,8 +235,6 @@ class LTC(nn.Module):
                  ode_unfolds: int = 6, epsilon: float = 1e-8, implicit_param_constraints: bool = True,
                  solver: str = "semi_implicit", rtol: float = 1e-5, atol: float = 1e-6, adjoint: bool = False):
         super().__init__()
-        from liquidts.nn.ode import check_solver
-
         if not isinstance(input_size, (int, np.integer)) or input_size < 1:
             raise ValueError(f"input_size must be a positive integer, got {input_size!r}")
         check_solver(solver)
@@ -269,17 +268,9 @@ class LTC(nn.Module):
         return self.wiring.output_dim
 
     def forward(self, input: torch.Tensor, hx=None, timespans=None):
-        from liquidts.nn.ode import ltc_ode_step
-
-        x, ts, unbatched = prepare_sequence("LTC", input, timespans, self.input_size, self.batch_first)
+        x, ts, v, c, unbatched = prepare_call("LTC", input, hx, timespans, self.input_size, self.batch_first,
+                                              self.state_size, self.mixed_memory)
         batch, steps = x.shape[0], x.shape[1]
-        if steps == 0:
-            raise ValueError("LTC: the input sequence is empty (0 time steps)")
-        if hx is None:
-            v = x.new_zeros(batch, self.state_size)
-            c = x.new_zeros(batch, self.state_size) if self.mixed_memory else None
-        else:
-            v, c = check_state("LTC", hx, batch, self.state_size, unbatched, self.mixed_memory)
         cell = self.cell
         mapped = cell.map_inputs(x)  # (B, T, I)
         d = cell.dynamics()
