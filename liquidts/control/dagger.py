@@ -31,7 +31,7 @@ class DaggerConfig:
 
     train_seeds: tuple[int, ...] = tuple(range(10_000, 10_100))  # tracks for data, never for eval
     bc_episodes: int = 8
-    iterations: int = 10
+    iterations: int = 14
     episodes_per_iteration: int = 4
     beta_decay: float = 0.5
     action_repeat: int = 2
