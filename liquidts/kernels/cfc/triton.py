@@ -192,30 +192,25 @@ def _ts(ptr, t, rows, B):
 
 
 @triton.jit
-def _heads_t(w_ptr, m_ptr, H, n_cols, HP: tl.constexpr, CP: tl.constexpr, HAS_MASK: tl.constexpr,
-             G: tl.constexpr):
-    """The G row blocks (H, n_cols) of a (G*H, n_cols) matrix, each transposed to (CP, HP)."""
-    w1 = _w_t(w_ptr, m_ptr, 0, H, n_cols, HP, CP, HAS_MASK)
-    if G == 4:
-        w2 = _w_t(w_ptr, m_ptr, H, H, n_cols, HP, CP, HAS_MASK)
-        w3 = _w_t(w_ptr, m_ptr, 2 * H, H, n_cols, HP, CP, HAS_MASK)
-        w4 = _w_t(w_ptr, m_ptr, 3 * H, H, n_cols, HP, CP, HAS_MASK)
+def _tile(w_ptr, m_ptr, row0, n_rows, n_cols, RP: tl.constexpr, CP: tl.constexpr, HAS_MASK: tl.constexpr,
+          TRANSPOSE: tl.constexpr):
+    if TRANSPOSE:
+        w = _w_t(w_ptr, m_ptr, row0, n_rows, n_cols, RP, CP, HAS_MASK)
     else:
-        w2 = w1
-        w3 = w1
-        w4 = w1
-    return w1, w2, w3, w4
+        w = _w(w_ptr, m_ptr, row0, n_rows, n_cols, RP, CP, HAS_MASK)
+    return w
 
 
 @triton.jit
 def _heads(w_ptr, m_ptr, H, n_cols, HP: tl.constexpr, CP: tl.constexpr, HAS_MASK: tl.constexpr,
-           G: tl.constexpr):
-    """The G row blocks (H, n_cols) of a (G*H, n_cols) matrix, each as an (HP, CP) tile."""
-    w1 = _w(w_ptr, m_ptr, 0, H, n_cols, HP, CP, HAS_MASK)
+           G: tl.constexpr, TRANSPOSE: tl.constexpr):
+    """The G row blocks (H, n_cols) of a (G*H, n_cols) matrix, each as an (HP, CP) tile, or
+    transposed to (CP, HP) with ``TRANSPOSE``."""
+    w1 = _tile(w_ptr, m_ptr, 0, H, n_cols, HP, CP, HAS_MASK, TRANSPOSE)
     if G == 4:
-        w2 = _w(w_ptr, m_ptr, H, H, n_cols, HP, CP, HAS_MASK)
-        w3 = _w(w_ptr, m_ptr, 2 * H, H, n_cols, HP, CP, HAS_MASK)
-        w4 = _w(w_ptr, m_ptr, 3 * H, H, n_cols, HP, CP, HAS_MASK)
+        w2 = _tile(w_ptr, m_ptr, H, H, n_cols, HP, CP, HAS_MASK, TRANSPOSE)
+        w3 = _tile(w_ptr, m_ptr, 2 * H, H, n_cols, HP, CP, HAS_MASK, TRANSPOSE)
+        w4 = _tile(w_ptr, m_ptr, 3 * H, H, n_cols, HP, CP, HAS_MASK, TRANSPOSE)
     else:
         w2 = w1
         w3 = w1
@@ -314,7 +309,7 @@ def _backbone_weights(rec, w1, b1, w2, b2, wh, bh, H, K, N_HIDDEN: tl.constexpr,
     else:
         w2_t = w1_t
         b2v = b1v
-    h1, h2, h3, h4 = _heads_t(wh, wh, H, K, HP, KP, False, G)  # (KP, HP) each
+    h1, h2, h3, h4 = _heads(wh, wh, H, K, HP, KP, False, G, True)  # (KP, HP) each
     return rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4
 
 
@@ -331,7 +326,7 @@ def _backbone_weights_bwd(rec, w1, w2, wh, H, K, N_HIDDEN: tl.constexpr, G: tl.c
         w2_n = _w(w2, w2, 0, K, K, KP, KP, False)
     else:
         w2_n = w1_n
-    h1, h2, h3, h4 = _heads(wh, wh, H, K, HP, KP, False, G)  # (HP, KP) each
+    h1, h2, h3, h4 = _heads(wh, wh, H, K, HP, KP, False, G, False)  # (HP, KP) each
     return rec_n, w1_n, w2_n, h1, h2, h3, h4
 
 
@@ -363,8 +358,8 @@ def _backbone_forward(xp, hp, t, rows, B, K, rec_t, w1_t, b1v, w2_t, b2v, h1, h2
 def _wired_weights(in_w, in_m, rec_w, rec_m, bias, I, H, HAS_MASK: tl.constexpr, G: tl.constexpr,
                    IP: tl.constexpr, HP: tl.constexpr):
     """Forward orientation tiles of a backbone-free cell l >= 1 (the mask applied)."""
-    i1, i2, i3, i4 = _heads_t(in_w, in_m, H, I, HP, IP, HAS_MASK, G)  # (IP, HP) each
-    r1, r2, r3, r4 = _heads_t(rec_w, rec_m, H, H, HP, HP, HAS_MASK, G)  # (HP, HP) each
+    i1, i2, i3, i4 = _heads(in_w, in_m, H, I, HP, IP, HAS_MASK, G, True)  # (IP, HP) each
+    r1, r2, r3, r4 = _heads(rec_w, rec_m, H, H, HP, HP, HAS_MASK, G, True)  # (HP, HP) each
     b1, b2, b3, b4 = _head_vecs(bias, H, HP, G)
     return i1, i2, i3, i4, r1, r2, r3, r4, b1, b2, b3, b4
 
@@ -373,8 +368,8 @@ def _wired_weights(in_w, in_m, rec_w, rec_m, bias, I, H, HAS_MASK: tl.constexpr,
 def _wired_weights_bwd(in_w, in_m, rec_w, rec_m, I, H, HAS_MASK: tl.constexpr, G: tl.constexpr,
                        IP: tl.constexpr, HP: tl.constexpr):
     """Backward orientation tiles of a backbone-free cell l >= 1 (the mask applied)."""
-    i1, i2, i3, i4 = _heads(in_w, in_m, H, I, HP, IP, HAS_MASK, G)  # (HP, IP) each
-    r1, r2, r3, r4 = _heads(rec_w, rec_m, H, H, HP, HP, HAS_MASK, G)  # (HP, HP) each
+    i1, i2, i3, i4 = _heads(in_w, in_m, H, I, HP, IP, HAS_MASK, G, False)  # (HP, IP) each
+    r1, r2, r3, r4 = _heads(rec_w, rec_m, H, H, HP, HP, HAS_MASK, G, False)  # (HP, HP) each
     return i1, i2, i3, i4, r1, r2, r3, r4
 
 
@@ -434,7 +429,7 @@ def _cfc_fwd_cascade_kernel(xp, ts,
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     s0 = _rows(h00, 0, rows, B, H0, 0, H0, HP0)  # (BB, HP0)
     wt0, av0 = _pure_vecs(wtau0, A0, H0, HP0, MODE)
-    p1, p2, p3, p4 = _heads_t(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G)  # (HP0, HP0) each
+    p1, p2, p3, p4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, True)  # (HP0, HP0) each
     if N_CELLS >= 2:
         s1 = _rows(h01, 0, rows, B, H1, 0, H1, HP1)
         wt1, av1 = _pure_vecs(wtau1, A1, H1, HP1, MODE)
@@ -572,8 +567,8 @@ def _cfc_bwd_cascade_kernel(xp, ts,
     carry0 = tl.zeros((BB, HP0), tl.float32)
     accA0 = tl.zeros((1, HP0), tl.float32)
     accw0 = tl.zeros((1, HP0), tl.float32)
-    p1, p2, p3, p4 = _heads_t(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G)  # (HP0, HP0) each
-    pr1, pr2, pr3, pr4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G)
+    p1, p2, p3, p4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, True)  # (HP0, HP0) each
+    pr1, pr2, pr3, pr4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, False)
     if N_CELLS >= 2:
         wt1, av1 = _pure_vecs(wtau1, A1, H1, HP1, MODE)
         carry1 = tl.zeros((BB, HP1), tl.float32)
