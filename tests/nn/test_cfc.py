@@ -10,7 +10,8 @@ from ncps import torch as ncps_torch
 from liquidts.nn import CfC, CfCCell, WiredCfCCell
 from liquidts.wirings import NCP, AutoNCP, FullyConnected, Wiring
 
-TOL = dict(rtol=1e-5, atol=1e-6)
+from ._helpers import TOL, as_states, assert_batch_equals_each_sample, assert_states_close, make_data
+
 CONFIGS = {
     "default": lambda: CfC(3, 6, backbone_units=8),
     "no_gate_deep": lambda: CfC(3, 6, mode="no_gate", activation="gelu", backbone_units=8, backbone_layers=2),
@@ -22,18 +23,8 @@ CONFIGS = {
 }
 
 
-def _data(batch=4, steps=10, features=3, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, steps, features, generator=gen), torch.rand(batch, steps, generator=gen) * 2.0
-
-
-def _states(h):
-    return h if isinstance(h, tuple) else (h,)
-
-
-def _assert_states_close(a, b, **tol):
-    for u, v in zip(_states(a), _states(b)):
-        torch.testing.assert_close(u, v, **(tol or TOL))
+def _data(batch=4, steps=10, **kw):
+    return make_data(batch, steps, **kw)
 
 
 @pytest.mark.parametrize("grad", [True, False], ids=["train_path", "inference_path"])
@@ -49,13 +40,13 @@ def test_chunks_and_single_steps_equal_whole(config, grad):
             out, state = model(x[:, a:b], state, ts[:, a:b])
             pieces.append(out)
         torch.testing.assert_close(torch.cat(pieces, 1), y, **TOL)
-        _assert_states_close(state, h)
+        assert_states_close(state, h)
         steps, state = [], None
         for t in range(x.shape[1]):
             out, state = model(x[:, t: t + 1], state, ts[:, t: t + 1])
             steps.append(out)
         torch.testing.assert_close(torch.cat(steps, 1), y, **TOL)
-        _assert_states_close(state, h)
+        assert_states_close(state, h)
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
@@ -67,7 +58,7 @@ def test_inference_path_equals_training_path(config):
     with torch.no_grad():
         y2, h2 = model(x, timespans=ts)
     torch.testing.assert_close(y2, y.detach(), **TOL)
-    _assert_states_close(h2, tuple(s.detach() for s in _states(h)))
+    assert_states_close(h2, tuple(s.detach() for s in as_states(h)))
 
 
 def test_inference_path_time_major_and_unbatched():
@@ -91,13 +82,7 @@ def test_per_sample_timespans_equal_each_sample_alone(config):
     torch.manual_seed(0)
     model = CONFIGS[config]()
     x, ts = _data(batch=5)
-    y, h = model(x, timespans=ts)
-    for b in range(5):
-        yb, hb = model(x[b: b + 1], timespans=ts[b: b + 1])
-        torch.testing.assert_close(y[b: b + 1], yb, **TOL)
-        _assert_states_close(tuple(s[b: b + 1] for s in _states(h)), hb)
-    # The timespans matter: the same inputs with other elapsed times give other outputs.
-    assert not torch.allclose(model(x, timespans=ts.flip(0))[0], y)
+    assert_batch_equals_each_sample(model, x, ts)
 
 
 def test_ncps_breaks_per_sample_timespans_for_batches():
@@ -138,7 +123,7 @@ def test_unbatched_input_is_a_batch_of_one(config):
     y, h = model(x, timespans=ts)
     y1, h1 = model(x[0], timespans=ts[0])
     torch.testing.assert_close(y1, y[0])
-    _assert_states_close(h1, tuple(s[0] for s in _states(h)))
+    assert_states_close(h1, tuple(s[0] for s in as_states(h)))
     y2, _ = model(x[0], h1, ts[0])  # an unbatched state continues an unbatched sequence
     assert y2.shape == y1.shape
 

@@ -8,7 +8,8 @@ import torch
 from liquidts.nn import LTC, LTCCell
 from liquidts.wirings import NCP, AutoNCP, FullyConnected, Wiring
 
-TOL = dict(rtol=1e-5, atol=1e-6)
+from ._helpers import TOL, assert_batch_equals_each_sample, assert_states_close, make_data
+
 CONFIGS = {
     "units": lambda: LTC(3, 5),
     "ncp": lambda: LTC(3, NCP(4, 3, 2, 2, 2, 3, 2)),
@@ -17,18 +18,8 @@ CONFIGS = {
 }
 
 
-def _data(batch=3, steps=8, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, steps, 3, generator=gen), torch.rand(batch, steps, generator=gen) * 2.0
-
-
-def _states(h):
-    return h if isinstance(h, tuple) else (h,)
-
-
-def _assert_states_close(a, b):
-    for u, v in zip(_states(a), _states(b)):
-        torch.testing.assert_close(u, v, **TOL)
+def _data(batch=3, steps=8, **kw):
+    return make_data(batch, steps, **kw)
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
@@ -42,13 +33,13 @@ def test_chunks_and_single_steps_equal_whole(config):
         out, state = model(x[:, a:b], state, ts[:, a:b])
         pieces.append(out)
     torch.testing.assert_close(torch.cat(pieces, 1), y, **TOL)
-    _assert_states_close(state, h)
+    assert_states_close(state, h)
     steps, state = [], None
     for t in range(x.shape[1]):
         out, state = model(x[:, t: t + 1], state, ts[:, t: t + 1])
         steps.append(out)
     torch.testing.assert_close(torch.cat(steps, 1), y, **TOL)
-    _assert_states_close(state, h)
+    assert_states_close(state, h)
 
 
 @pytest.mark.parametrize("config", ["units", "mixed"])
@@ -56,12 +47,7 @@ def test_per_sample_timespans_equal_each_sample_alone(config):
     torch.manual_seed(0)
     model = CONFIGS[config]()
     x, ts = _data(batch=4)
-    y, h = model(x, timespans=ts)
-    for b in range(4):
-        yb, hb = model(x[b: b + 1], timespans=ts[b: b + 1])
-        torch.testing.assert_close(y[b: b + 1], yb, **TOL)
-        _assert_states_close(tuple(s[b: b + 1] for s in _states(h)), hb)
-    assert not torch.allclose(model(x, timespans=ts.flip(0))[0], y)
+    assert_batch_equals_each_sample(model, x, ts)
 
 
 def test_timespans_forms_and_layouts():
