@@ -11,7 +11,6 @@ Letters: W windows, L window length.
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,6 +23,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from liquidts.control.policy import RecurrentPolicy
+from liquidts.control.runs import CsvLog, resumed_checkpoint
 
 
 @dataclass
@@ -132,18 +132,12 @@ def bc(
         norm.update(w_obs[mask])
     optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate)
     start = 0
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        ckpt = torch.load(checkpoint, weights_only=True)
+    ckpt = resumed_checkpoint(checkpoint, resume)
+    if ckpt is not None:
         policy.load_state_dict(ckpt["policy"])
         optimizer.load_state_dict(ckpt["optimizer"])
         start = int(ckpt["epoch"])
-    log_file = None
-    if log is not None:
-        new = not (resume and Path(log).exists())
-        log_file = open(log, "w" if new else "a", newline="")
-        writer = csv.writer(log_file)
-        if new:
-            writer.writerow(["epoch", "loss"])
+    run_log = CsvLog(log, ["epoch", "loss"], resume)
 
     W = w_obs.shape[0]
     policy.train()
@@ -167,8 +161,7 @@ def bc(
                 nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm)
                 optimizer.step()
                 total, count = total + loss.item() * len(idx), count + len(idx)
-            if log_file is not None:
-                writer.writerow([epoch + 1, f"{total / count:.6f}"])
+            run_log.write([epoch + 1, f"{total / count:.6f}"])
             bar.set_postfix(loss=f"{total / count:.4f}")
             if checkpoint is not None and ((epoch + 1) % args.checkpoint_every == 0 or epoch + 1 == args.epochs):
                 torch.save(
@@ -177,7 +170,6 @@ def bc(
                     checkpoint,
                 )
     finally:
-        if log_file is not None:
-            log_file.close()
+        run_log.close()
     policy.eval()
     return policy

@@ -18,7 +18,6 @@ Letters: P number of evolved parameters, K antithetic pairs.
 """
 from __future__ import annotations
 
-import csv
 import multiprocessing as mp
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
 from liquidts.control.policy import PolicyConfig, RecurrentPolicy
+from liquidts.control.runs import CsvLog, resumed_checkpoint
 
 
 @dataclass
@@ -161,8 +161,8 @@ def es(
     theta = _flat(params).clone().requires_grad_(True)
     optimizer = torch.optim.Adam([theta], lr=args.learning_rate, weight_decay=args.weight_decay)
     start = 0
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        ckpt = torch.load(checkpoint, weights_only=True)
+    ckpt = resumed_checkpoint(checkpoint, resume)
+    if ckpt is not None:
         policy.load_state_dict(ckpt["policy"])
         with torch.no_grad():
             theta.copy_(_flat(params))
@@ -179,13 +179,7 @@ def es(
         pool = mp.get_context("spawn").Pool(args.workers, initializer=_init_worker, initargs=init)
     else:
         _init_worker(*init)
-    log_file = None
-    if log is not None:
-        new = not (resume and Path(log).exists())
-        log_file = open(log, "w" if new else "a", newline="")
-        writer = csv.writer(log_file)
-        if new:
-            writer.writerow(["generation", "mean_return", "best_return"])
+    run_log = CsvLog(log, ["generation", "mean_return", "best_return"], resume)
     norm = {} if policy.obs_norm is None else {k: v.clone() for k, v in policy.obs_norm.state_dict().items()}
 
     bar = tqdm(range(start, args.generations), disable=not verbose, desc=f"es {env_id}")
@@ -206,8 +200,7 @@ def es(
             theta.grad = -grad / (args.population * args.sigma)  # Adam minimises; ES ascends
             optimizer.step()
             _assign(params, theta.detach())
-            if log_file is not None:
-                writer.writerow([gen + 1, f"{scores.mean():.4f}", f"{scores.max():.4f}"])
+            run_log.write([gen + 1, f"{scores.mean():.4f}", f"{scores.max():.4f}"])
             bar.set_postfix(mean=f"{scores.mean():.1f}", best=f"{scores.max():.1f}")
             if checkpoint is not None and ((gen + 1) % args.checkpoint_every == 0 or gen + 1 == args.generations):
                 torch.save(
@@ -219,6 +212,5 @@ def es(
         if pool is not None:
             pool.close()
             pool.join()
-        if log_file is not None:
-            log_file.close()
+        run_log.close()
     return policy

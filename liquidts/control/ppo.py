@@ -12,7 +12,6 @@ Letters: N steps per rollout, E environments, S state size, W windows, L window 
 """
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from liquidts.control.policy import RecurrentPolicy, RunningNorm
+from liquidts.control.runs import CsvLog, resumed_checkpoint
 
 
 @dataclass
@@ -99,8 +99,8 @@ def ppo(
     reward_stats = RunningNorm(1)
     num_updates = args.total_steps // (E * N)
     start_update, global_step = 0, 0
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        ckpt = torch.load(checkpoint, weights_only=True)
+    ckpt = resumed_checkpoint(checkpoint, resume)
+    if ckpt is not None:
         policy.load_state_dict(ckpt["policy"])
         optimizer.load_state_dict(ckpt["optimizer"])
         reward_stats.load_state_dict(ckpt["reward_stats"])
@@ -123,13 +123,7 @@ def ppo(
     ep_return, ep_length = np.zeros(E), np.zeros(E, dtype=np.int64)
     recent: list[float] = []
 
-    log_file = None
-    if log is not None:
-        new = not (resume and Path(log).exists())
-        log_file = open(log, "w" if new else "a", newline="")
-        writer = csv.writer(log_file)
-        if new:
-            writer.writerow(["step", "return", "length"])
+    run_log = CsvLog(log, ["step", "return", "length"], resume)
 
     bar = tqdm(range(start_update, num_updates), disable=not verbose, desc=f"ppo {env_id}")
     try:
@@ -167,8 +161,7 @@ def ppo(
                 rew_buf[t] = torch.as_tensor(reward, dtype=torch.float32)
                 for i in np.flatnonzero(done):
                     recent.append(float(ep_return[i]))
-                    if log_file is not None:
-                        writer.writerow([global_step, f"{ep_return[i]:.4f}", int(ep_length[i])])
+                    run_log.write([global_step, f"{ep_return[i]:.4f}", int(ep_length[i])])
                     ep_return[i], ep_length[i] = 0.0, 0
                 next_obs = torch.as_tensor(obs, dtype=torch.float32)
                 next_start = torch.as_tensor(done)
@@ -235,7 +228,6 @@ def ppo(
                 )
     finally:
         envs.close()
-        if log_file is not None:
-            log_file.close()
+        run_log.close()
     policy.eval()
     return policy
