@@ -50,6 +50,50 @@ class CellWeights(NamedTuple):
     mask: Optional[torch.Tensor] = None  # (K, I + H) 0/1, not yet applied
 
 
+#: The tensor fields of CellWeights in the order :func:`pack` flattens them (``hidden`` follows).
+PACKED_FIELDS = ("in_weight", "rec_weight", "bias", "head_weight", "head_bias", "w_tau", "A", "mask")
+
+
+def pack(h0: list, cells: list) -> list:
+    """States and weights as one flat list (an autograd.Function sees only top-level tensors):
+    per cell its state, the :data:`PACKED_FIELDS`, then each hidden layer's weight and bias."""
+    flat = []
+    for h, w in zip(h0, cells):
+        flat += [h] + [getattr(w, f) for f in PACKED_FIELDS]
+        for weight, bias in w.hidden:
+            flat += [weight, bias]
+    return flat
+
+
+def packed_size(n_hidden: int) -> int:
+    """Entries per cell in :func:`pack`'s list."""
+    return 1 + len(PACKED_FIELDS) + 2 * n_hidden
+
+
+def unpack(flat, n_cells: int, n_hidden: int) -> tuple:
+    """Inverse of :func:`pack`: ``(h0, cells)``."""
+    per = packed_size(n_hidden)
+    h0, cells = [], []
+    for i in range(n_cells):
+        h, *fields = flat[i * per: (i + 1) * per]
+        named = dict(zip(PACKED_FIELDS, fields))
+        rest = fields[len(PACKED_FIELDS):]
+        named["hidden"] = tuple((rest[2 * k], rest[2 * k + 1]) for k in range(n_hidden))
+        h0.append(h)
+        cells.append(CellWeights(**named))
+    return h0, cells
+
+
+def pack_grads(grads: list) -> list:
+    """Per-cell gradient dicts (keys: ``h0``, field names, ``hidden`` pairs) in :func:`pack`'s order."""
+    flat = []
+    for g in grads:
+        flat += [g["h0"]] + [g.get(f) for f in PACKED_FIELDS]
+        for dweight, dbias in g.get("hidden", []):
+            flat += [dweight, dbias]
+    return flat
+
+
 def effective(w: CellWeights) -> CellWeights:
     """``w`` with its wiring mask multiplied into the first matrix (and ``mask`` set to None)."""
     if w.mask is None:

@@ -18,30 +18,8 @@ from __future__ import annotations
 import torch
 
 from liquidts.activations import apply_into, get_activation, tanh_into
-from liquidts.kernels.cfc.reference import CellWeights
+from liquidts.kernels.cfc.reference import pack, pack_grads, packed_size, unpack
 
-_PER_CELL = 8  # h0, in_weight, rec_weight, bias, head_weight, head_bias, w_tau, A (+ 2 per hidden layer)
-
-
-def _pack(h0, cells):
-    """Flatten states and weights into one tuple of tensors (autograd sees only top-level tensors)."""
-    flat = []
-    for h, w in zip(h0, cells):
-        flat += [h, w.in_weight, w.rec_weight, w.bias, w.head_weight, w.head_bias, w.w_tau, w.A]
-        for weight, bias in w.hidden:
-            flat += [weight, bias]
-    return flat
-
-
-def _unpack(flat, n_cells, n_hidden):
-    per = _PER_CELL + 2 * n_hidden
-    h0, cells = [], []
-    for i in range(n_cells):
-        h, in_w, rec_w, b, head_w, head_b, w_tau, A, *hidden = flat[i * per: (i + 1) * per]
-        h0.append(h)
-        pairs = tuple((hidden[2 * k], hidden[2 * k + 1]) for k in range(n_hidden))
-        cells.append(CellWeights(in_w, rec_w, b, pairs, head_w, head_b, w_tau, A))
-    return h0, cells
 
 
 def _first_shape(w, level, x_proj):
@@ -91,8 +69,8 @@ class _CfCScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, meta, x_proj, ts, *flat):
         mode, activation, n_hidden, has_head = meta
-        n_cells = len(flat) // (_PER_CELL + 2 * n_hidden)
-        h0, cells = _unpack(flat, n_cells, n_hidden)
+        n_cells = len(flat) // packed_size(n_hidden)
+        h0, cells = unpack(flat, n_cells, n_hidden)
         steps = x_proj.shape[0]
         # Kept for the backward pass, per cell: pre-activations Z and activations A of each
         # backbone level, heads U, gate values, states; all written in place step by step.
@@ -134,8 +112,8 @@ class _CfCScan(torch.autograd.Function):
         n = ctx.n_cells
         saved = ctx.saved_tensors
         x_proj, ts = saved[0], saved[1]
-        n_flat = n * (_PER_CELL + 2 * n_hidden)
-        h0, cells = _unpack(saved[2: 2 + n_flat], n, n_hidden)
+        n_flat = n * packed_size(n_hidden)
+        h0, cells = unpack(saved[2: 2 + n_flat], n, n_hidden)
         hs = saved[2 + n_flat:]
         Z, Acts, U, gate_saved = ctx.buffers
         steps, batch = x_proj.shape[0], x_proj.shape[1]
@@ -172,30 +150,27 @@ class _CfCScan(torch.autograd.Function):
         def rows(t3):
             return t3.reshape(-1, t3.shape[-1])
 
-        out, d_x_proj = [], None
+        grads, d_x_proj = [], None
         for l, w in enumerate(cells):
             dfirst = dZ[l][0] if has_head else dU[l]  # (T, B, K)
             h_prev = torch.cat([h0[l].unsqueeze(0), hs[l][:-1]])  # (T, B, H)
-            d_in = d_bias = d_head_w = d_head_b = d_tau = d_A = None
+            g = {"h0": carry[l], "rec_weight": rows(dfirst).t() @ rows(h_prev)}
             if l == 0:
                 d_x_proj = dfirst
             else:
-                d_in = rows(dfirst).t() @ rows(hs[l - 1])
-                d_bias = rows(dfirst).sum(0)
-            hidden = []
+                g["in_weight"] = rows(dfirst).t() @ rows(hs[l - 1])
+                g["bias"] = rows(dfirst).sum(0)
             if has_head:
-                hidden = [(rows(dZ[l][k]).t() @ rows(Acts[l][k - 1]), rows(dZ[l][k]).sum(0))
-                          for k in range(1, n_hidden + 1)]
-                d_head_w = rows(dU[l]).t() @ rows(Acts[l][-1])
-                d_head_b = rows(dU[l]).sum(0)
+                g["hidden"] = [(rows(dZ[l][k]).t() @ rows(Acts[l][k - 1]), rows(dZ[l][k]).sum(0))
+                               for k in range(1, n_hidden + 1)]
+                g["head_weight"] = rows(dU[l]).t() @ rows(Acts[l][-1])
+                g["head_bias"] = rows(dU[l]).sum(0)
             if mode == "pure":
                 e = gate_saved[l][0]
-                d_A = rows(dH[l] * (1.0 - e * U[l])).sum(0)
-                d_tau = rows(dH[l] * w.A * U[l] * e * ts).sum(0) * torch.sign(w.w_tau)
-            out += [carry[l], d_in, rows(dfirst).t() @ rows(h_prev), d_bias, d_head_w, d_head_b, d_tau, d_A]
-            for pair in hidden:
-                out += list(pair)
-        return (None, d_x_proj, None, *out)
+                g["A"] = rows(dH[l] * (1.0 - e * U[l])).sum(0)
+                g["w_tau"] = rows(dH[l] * w.A * U[l] * e * ts).sum(0) * torch.sign(w.w_tau)
+            grads.append(g)
+        return (None, d_x_proj, None, *pack_grads(grads))
 
 
 def cfc_scan(x_proj: torch.Tensor, h0: list, ts: torch.Tensor, cells: list, mode: str,
@@ -203,4 +178,4 @@ def cfc_scan(x_proj: torch.Tensor, h0: list, ts: torch.Tensor, cells: list, mode
     """Same contract as :func:`cfc_reference` (no dropout, no memory cell); returns the states."""
     n_hidden = len(cells[0].hidden)
     has_head = cells[0].head_weight is not None
-    return list(_CfCScan.apply((mode, activation, n_hidden, has_head), x_proj, ts, *_pack(h0, cells)))
+    return list(_CfCScan.apply((mode, activation, n_hidden, has_head), x_proj, ts, *pack(h0, cells)))

@@ -30,7 +30,7 @@ import torch
 import triton
 import triton.language as tl
 
-from liquidts.kernels.cfc.reference import MODES
+from liquidts.kernels.cfc.reference import MODES, pack, pack_grads, unpack
 
 #: activations the kernels implement, by the id they are compiled with
 KERNEL_ACTIVATIONS = {"lecun_tanh": 0, "tanh": 1, "relu": 2, "silu": 3, "gelu": 4}
@@ -828,39 +828,13 @@ def _backward(x_proj, ts, h0, cells, outs, douts, mode, activation):
 # ----------------------------------------------------------------------------- autograd
 
 
-_FIELDS = ("in_weight", "rec_weight", "bias", "head_weight", "head_bias", "w_tau", "A", "mask")
-
-
-def _pack(h0, cells):
-    """States and weights as one flat tuple of tensors (autograd sees only top-level tensors)."""
-    flat = []
-    for h, w in zip(h0, cells):
-        flat += [h] + [getattr(w, f) for f in _FIELDS]
-        for weight, bias in w.hidden:
-            flat += [weight, bias]
-    return flat
-
-
-def _unpack(flat, n_cells, n_hidden):
-    from liquidts.kernels.cfc.reference import CellWeights
-
-    per = 1 + len(_FIELDS) + 2 * n_hidden
-    h0, cells = [], []
-    for i in range(n_cells):
-        h, *fields = flat[i * per: (i + 1) * per]
-        named = dict(zip(_FIELDS, fields))
-        rest = fields[len(_FIELDS):]
-        named["hidden"] = tuple((rest[2 * k], rest[2 * k + 1]) for k in range(n_hidden))
-        h0.append(h)
-        cells.append(CellWeights(**named))
-    return h0, cells
 
 
 class _CfCTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, meta, x_proj, ts, *flat):
         mode, activation, n_cells, n_hidden = meta
-        h0, cells = _unpack(flat, n_cells, n_hidden)
+        h0, cells = unpack(flat, n_cells, n_hidden)
         outs = _forward(x_proj, ts, h0, cells, mode, activation)
         ctx.meta = meta
         ctx.save_for_backward(x_proj, ts, *flat, *outs)
@@ -873,15 +847,10 @@ class _CfCTriton(torch.autograd.Function):
         saved = ctx.saved_tensors
         x_proj, ts = saved[0], saved[1]
         n_flat = len(saved) - 2 - n_cells
-        h0, cells = _unpack(saved[2: 2 + n_flat], n_cells, n_hidden)
+        h0, cells = unpack(saved[2: 2 + n_flat], n_cells, n_hidden)
         outs = saved[2 + n_flat:]
         d_x_proj, grads = _backward(x_proj, ts, h0, cells, outs, douts, mode, activation)
-        flat_grads = []
-        for g in grads:
-            flat_grads += [g["h0"]] + [g.get(f) for f in _FIELDS]
-            for dweight, dbias in g.get("hidden", []):
-                flat_grads += [dweight, dbias]
-        return (None, d_x_proj, None, *flat_grads)
+        return (None, d_x_proj, None, *pack_grads(grads))
 
 
 # ----------------------------------------------------------------------------- public
@@ -934,4 +903,4 @@ def cfc_triton(x_proj: torch.Tensor, h0: list, ts: torch.Tensor, cells: list, mo
     meta = (mode, activation, len(cells), n_hidden)
     ts2 = ts.reshape(ts.shape[0], ts.shape[1]).contiguous()  # (T, B)
     h0 = [h.contiguous() for h in h0]
-    return list(_CfCTriton.apply(meta, x_proj.contiguous(), ts2, *_pack(h0, cells)))
+    return list(_CfCTriton.apply(meta, x_proj.contiguous(), ts2, *pack(h0, cells)))
