@@ -29,3 +29,16 @@ def assert_batch_equals_each_sample(model, x, ts):
         assert_states_close(tuple(s[b: b + 1] for s in as_states(h)), hb)
     # The timespans matter: the same inputs with other elapsed times give other outputs.
     assert not torch.allclose(model(x, timespans=ts.flip(0))[0], y)
+
+
+def assert_chunks_and_steps_equal_whole(model, x, ts, cuts):
+    """Fed in chunks ``cuts`` (pairs of step indices), or one step at a time, with the state carried
+    between calls, a layer gives the outputs and final state of the whole sequence."""
+    y, h = model(x, timespans=ts)
+    for pieces in (cuts, [(t, t + 1) for t in range(x.shape[1])]):
+        outs, state = [], None
+        for a, b in pieces:
+            out, state = model(x[:, a:b], state, ts[:, a:b])
+            outs.append(out)
+        torch.testing.assert_close(torch.cat(outs, 1), y, **TOL)
+        assert_states_close(state, h)

@@ -10,7 +10,7 @@ from ncps import torch as ncps_torch
 from liquidts.nn import CfC, CfCCell, WiredCfCCell
 from liquidts.wirings import NCP, AutoNCP, FullyConnected, Wiring
 
-from ._helpers import TOL, as_states, assert_batch_equals_each_sample, assert_states_close, make_data
+from ._helpers import TOL, assert_chunks_and_steps_equal_whole, as_states, assert_batch_equals_each_sample, assert_states_close, make_data
 
 CONFIGS = {
     "default": lambda: CfC(3, 6, backbone_units=8),
@@ -34,19 +34,7 @@ def test_chunks_and_single_steps_equal_whole(config, grad):
     model = CONFIGS[config]()
     x, ts = _data()
     with torch.set_grad_enabled(grad):
-        y, h = model(x, timespans=ts)
-        pieces, state = [], None
-        for a, b in [(0, 3), (3, 4), (4, 10)]:
-            out, state = model(x[:, a:b], state, ts[:, a:b])
-            pieces.append(out)
-        torch.testing.assert_close(torch.cat(pieces, 1), y, **TOL)
-        assert_states_close(state, h)
-        steps, state = [], None
-        for t in range(x.shape[1]):
-            out, state = model(x[:, t: t + 1], state, ts[:, t: t + 1])
-            steps.append(out)
-        torch.testing.assert_close(torch.cat(steps, 1), y, **TOL)
-        assert_states_close(state, h)
+        assert_chunks_and_steps_equal_whole(model, x, ts, [(0, 3), (3, 4), (4, 10)])
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))

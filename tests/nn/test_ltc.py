@@ -8,7 +8,7 @@ import torch
 from liquidts.nn import LTC, LTCCell
 from liquidts.wirings import NCP, AutoNCP, FullyConnected, Wiring
 
-from ._helpers import TOL, assert_batch_equals_each_sample, assert_states_close, make_data
+from ._helpers import TOL, assert_chunks_and_steps_equal_whole, assert_batch_equals_each_sample, make_data
 
 CONFIGS = {
     "units": lambda: LTC(3, 5),
@@ -27,19 +27,7 @@ def test_chunks_and_single_steps_equal_whole(config):
     torch.manual_seed(0)
     model = CONFIGS[config]()
     x, ts = _data()
-    y, h = model(x, timespans=ts)
-    pieces, state = [], None
-    for a, b in [(0, 2), (2, 3), (3, 8)]:
-        out, state = model(x[:, a:b], state, ts[:, a:b])
-        pieces.append(out)
-    torch.testing.assert_close(torch.cat(pieces, 1), y, **TOL)
-    assert_states_close(state, h)
-    steps, state = [], None
-    for t in range(x.shape[1]):
-        out, state = model(x[:, t: t + 1], state, ts[:, t: t + 1])
-        steps.append(out)
-    torch.testing.assert_close(torch.cat(steps, 1), y, **TOL)
-    assert_states_close(state, h)
+    assert_chunks_and_steps_equal_whole(model, x, ts, [(0, 2), (2, 3), (3, 8)])
 
 
 @pytest.mark.parametrize("config", ["units", "mixed"])
