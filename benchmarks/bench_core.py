@@ -51,15 +51,17 @@ def streaming_fn(model, x, steps: int):
     return run
 
 
-def matmul_floor_fn(batch: int, steps: int, features: int, units: int, backbone: int):
-    """Only the matrix products any exact CfC training step performs (default backbone, 4 heads):
-    per step forward and backward through the recurrence, then the weight gradients. No
-    implementation that computes the same gradients in float32 can go below this."""
+def matmul_floor_fn(batch: int, steps: int, features: int, units: int, backbone: int, heads: int = 4):
+    """Only the matrix products any exact CfC training step performs (default backbone, ``heads``
+    heads): per step forward and backward through the recurrence, then the weight gradients. No
+    implementation that computes the same gradients in float32 can go below this. With 3 heads the
+    two time heads are folded into one (t_a dt + t_b with one dt for every sample and step), which
+    only a run without per-sample timespans allows."""
     h = torch.randn(batch, units)
-    w_rec, w_head = torch.randn(backbone, units), torch.randn(4 * units, backbone)
-    a, du = torch.randn(batch, backbone), torch.randn(batch, 4 * units)
+    w_rec, w_head = torch.randn(backbone, units), torch.randn(heads * units, backbone)
+    a, du = torch.randn(batch, backbone), torch.randn(batch, heads * units)
     rows = batch * steps
-    big_a, big_du = torch.randn(rows, backbone), torch.randn(rows, 4 * units)
+    big_a, big_du = torch.randn(rows, backbone), torch.randn(rows, heads * units)
     big_dz, big_in = torch.randn(rows, backbone), torch.randn(rows, units + features)
 
     def run():
@@ -110,6 +112,7 @@ def run_all(args, threads: int):
     record("liquidts CfC-64 train step", train_step_fn(from_ncps(ncps_cfc), x))
     record("torch.nn.LSTM-64 train step", train_step_fn(torch.nn.LSTM(features, 64, batch_first=True), x))
     record("CfC-64 matrix products alone (floor)", matmul_floor_fn(batch, steps, features, 64, 128))
+    record("same, time heads folded (floor, no timespans)", matmul_floor_fn(batch, steps, features, 64, 128, 3))
 
     ncps_ltc = ncps_torch.LTC(features, ncps_wirings.AutoNCP(19, 2))
     record("ncps LTC-AutoNCP(19,2) train step", train_step_fn(ncps_ltc, x), repeats=max(3, args.repeats // 2))
@@ -135,6 +138,10 @@ def run_all(args, threads: int):
          ratio("liquidts CfC-64 train step", "torch.nn.LSTM-64 train step")),
         ("CfC-64 train step: ncps / matrix-product floor (best reachable ratio)",
          ratio("ncps CfC-64 train step", "CfC-64 matrix products alone (floor)")),
+        ("CfC-64 train step: ncps / folded-heads floor (best reachable, no timespans)",
+         ratio("ncps CfC-64 train step", "same, time heads folded (floor, no timespans)")),
+        ("CfC-64 floor / nn.LSTM-64 train step (best reachable liquidts / LSTM)",
+         ratio("same, time heads folded (floor, no timespans)", "torch.nn.LSTM-64 train step")),
         ("LTC-AutoNCP(19,2) train step: ncps / liquidts (target >= 5)",
          ratio("ncps LTC-AutoNCP(19,2) train step", "liquidts LTC-AutoNCP(19,2) train step")),
         ("NCP-CfC(19) streaming step: ncps / liquidts (target >= 5)",

@@ -23,8 +23,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from liquidts.activations import ACTIVATIONS
-from liquidts.kernels.cfc import BACKENDS, MODES, CellWeights, cfc_reference, cfc_sequence, effective
+from liquidts.kernels.cfc import (
+    BACKENDS,
+    MODES,
+    CellWeights,
+    cfc_reference,
+    cfc_sequence,
+    effective,
+)
 from liquidts.kernels.cfc.inference import cfc_inference, pack
+from liquidts.kernels.cfc.native import NativeCells, cfc_inference_native, worth_it
+from liquidts.kernels.cfc.native import unavailable_reason as native_unavailable_reason
 from liquidts.kernels.cfc.reference import cell_step
 from liquidts.nn._inputs import prepare_call
 from liquidts.nn.memory import MemoryCell
@@ -265,7 +274,8 @@ class CfC(nn.Module):
             self._pack_params = list(self.parameters())
         key = tuple((p.data_ptr(), p._version) for p in self._pack_params)
         if getattr(self, "_pack_key", None) != key:
-            self._pack_cache = pack([cell.weights() for cell in self.cells])
+            packed = pack([cell.weights() for cell in self.cells])
+            self._pack_cache = packed, NativeCells(packed)
             self._pack_key = key
         return self._pack_cache
 
@@ -276,9 +286,13 @@ class CfC(nn.Module):
         cells = self.cells
         uses_kernel = self.backend == "triton" or (self.backend == "auto" and x.is_cuda)
         if not torch.is_grad_enabled() and self.memory is None and not uses_kernel:
-            states = cfc_inference(x, list(h.split([cell.hidden_size for cell in cells], dim=-1)), ts,
-                                   self._packed_weights(), self.mode, self.activation)
-            return self._finish(states, None, unbatched)
+            packed, native_cells = self._packed_weights()
+            sizes = [cell.hidden_size for cell in cells]
+            if native_unavailable_reason(x, self.activation, native_cells) is None and worth_it(native_cells, batch):
+                out = cfc_inference_native(x, h, ts, native_cells, self.mode, self.activation)  # (T, B, sum H)
+                return self._finish(out[..., self.state_size - sizes[-1]:], out[-1], None, unbatched)
+            states = cfc_inference(x, list(h.split(sizes, dim=-1)), ts, packed, self.mode, self.activation)
+            return self._finish_cells(states, None, unbatched)
         # Raw weights and wiring masks: the Triton kernel applies the masks itself.
         weights = [cell.weights(apply_mask=False) for cell in cells]
         x_tm = x.transpose(0, 1)  # (T, B, I)
@@ -294,12 +308,15 @@ class CfC(nn.Module):
                                       dropout, self.training, memory, c)
         else:
             states = cfc_sequence(x_proj, h0, ts_tm, weights, self.mode, self.activation, self.backend)
-        return self._finish(states, c, unbatched)
+        return self._finish_cells(states, c, unbatched)
 
-    def _finish(self, states, c, unbatched):
-        """Output: the last cell's states (the motor layer when wired); state: all cells, last step."""
-        h_last = torch.cat([s[-1] for s in states], dim=-1)  # (B, state)
-        out = states[-1]  # (T, B, H_last)
+    def _finish_cells(self, states, c, unbatched):
+        """:meth:`_finish` from per-cell states (T, B, H_l)."""
+        return self._finish(states[-1], torch.cat([s[-1] for s in states], dim=-1), c, unbatched)
+
+    def _finish(self, out, h_last, c, unbatched):
+        """Output from the last cell's states ``out`` (T, B, H_last) (the motor layer when wired);
+        state from all cells' states at the last step, ``h_last`` (B, state)."""
         if self.return_sequences:
             y = self.fc(out.transpose(0, 1) if self.batch_first or unbatched else out)
         else:

@@ -25,10 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liquidts.kernels.ltc import ltc_scan
+from liquidts.kernels.ltc import (
+    Synapses,
+    ltc_scan,
+    ltc_scan_native,
+    native_unavailable_reason,
+)
 from liquidts.nn._inputs import prepare_call
-from liquidts.nn.ode import check_solver, ltc_ode_step
 from liquidts.nn.memory import MemoryCell
+from liquidts.nn.ode import check_solver, ltc_ode_step
 from liquidts.wirings import FullyConnected, Wiring
 
 MAPPINGS = ("affine", "linear", None)
@@ -153,23 +158,28 @@ class LTCCell(nn.Module):
         w = self._positive(self.w)
         gleak = self._positive(self.gleak)
         d = {"cm": self._positive(self.cm), "leak": torch.cat([gleak * self.vleak, gleak])}
-        src, dst = self.edge_src, self.edge_dst
         if self._sparse:
-            n, e = self.state_size, src.numel()
-            sigma = self.sigma[src, dst]  # (E,)
-            weight = w[src, dst]
+            syn = self.synapses()
+            src, dst, n, e = syn.src, syn.dst, self.state_size, syn.src.numel()
             gather = torch.zeros(n, e, dtype=w.dtype, device=w.device)
             gather[src, torch.arange(e, device=w.device)] = 1.0
             scatter = gather.new_zeros(e, 2 * n)
             scatter[torch.arange(e, device=w.device), dst] = 1.0
             scatter[torch.arange(e, device=w.device), dst + n] = 1.0
-            d["edge_in"] = gather * sigma  # (N, E)
-            d["edge_bias"] = -self.mu[src, dst] * sigma  # (E,)
-            d["edge_out"] = scatter * torch.stack([weight * self.erev[src, dst], weight], 1).repeat_interleave(n, 1)
+            d["edge_in"] = gather * syn.sigma  # (N, E)
+            d["edge_bias"] = syn.bias
+            d["edge_out"] = scatter * torch.stack([syn.werev, syn.w], 1).repeat_interleave(n, 1)
         else:
             w = w * self.sparsity_mask  # (N, N) [pre, post]
             d.update(w=w, w_erev=w * self.erev, mu=self.mu, sigma=self.sigma)
         return d
+
+    def synapses(self) -> Synapses:
+        """The internal synapses as a list, one entry per synapse of the wiring."""
+        src, dst = self.edge_src, self.edge_dst
+        sigma = self.sigma[src, dst]
+        weight = self._positive(self.w)[src, dst]
+        return Synapses(src, dst, sigma, -self.mu[src, dst] * sigma, weight * self.erev[src, dst], weight)
 
     def currents(self, v: torch.Tensor, base: torch.Tensor, d: dict) -> torch.Tensor:
         """Drive and conductance (B, 2N) of every neuron at potentials v (B, N).
@@ -276,9 +286,15 @@ class LTC(nn.Module):
         d = cell.dynamics()
         base = d["leak"] + cell.input_terms(mapped)  # (B, T, 2N), all steps at once
         dt = x.new_ones(batch, steps) if ts is None else ts  # (B, T)
-        if self.solver == "semi_implicit" and cell._sparse and self.memory is None and not dt.requires_grad:
-            v_all = ltc_scan(v, cell.with_epsilon(base).transpose(0, 1), (dt / cell.ode_unfolds).t().unsqueeze(-1), d["cm"],
-                             d["edge_in"], d["edge_bias"], d["edge_out"], cell.ode_unfolds).transpose(0, 1)
+        whole_sequence = self.solver == "semi_implicit" and self.memory is None and not dt.requires_grad
+        in_c = whole_sequence and native_unavailable_reason(v, base, d["cm"]) is None
+        if in_c or (whole_sequence and cell._sparse):
+            scan_args = (v, cell.with_epsilon(base).transpose(0, 1), (dt / cell.ode_unfolds).t().unsqueeze(-1), d["cm"])
+            if in_c:
+                v_all = ltc_scan_native(*scan_args, cell.synapses(), cell.ode_unfolds)
+            else:
+                v_all = ltc_scan(*scan_args, d["edge_in"], d["edge_bias"], d["edge_out"], cell.ode_unfolds)
+            v_all = v_all.transpose(0, 1)
             v = v_all[:, -1]
         else:
             states = []

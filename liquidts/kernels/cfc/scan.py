@@ -21,7 +21,6 @@ from liquidts.activations import apply_into, get_activation, tanh_into
 from liquidts.kernels.cfc.reference import pack, pack_grads, packed_size, unpack
 
 
-
 def _first_shape(w, level, x_proj):
     width = w.rec_weight.shape[0] if level == 0 else w.hidden[level - 1][0].shape[0]
     return x_proj.shape[1], width
