@@ -109,6 +109,18 @@ def test_ltc_layer_same_with_and_without_c(monkeypatch, wiring):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_ltc_inference_without_grad_equals_training_forward():
+    """Without a gradient to compute, the kernel keeps nothing for the backward: same outputs."""
+    layer = LTC(3, AutoNCP(10, 2))
+    x, ts = torch.randn(3, 8, 3), torch.rand(3, 8) + 0.5
+    y, h = layer(x, timespans=ts)
+    with torch.no_grad():
+        y0, h0 = layer(x, timespans=ts)
+    assert y.requires_grad and not y0.requires_grad
+    torch.testing.assert_close(y0, y.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(h0, h.detach(), rtol=0, atol=0)
+
+
 def test_ltc_c_kernel_refuses_other_dtypes_and_devices():
     assert native_unavailable_reason(torch.zeros(1)) is None
     assert "float32" in native_unavailable_reason(torch.zeros(1, dtype=torch.float64))

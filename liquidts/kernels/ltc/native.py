@@ -42,7 +42,7 @@ def _c(t: torch.Tensor) -> torch.Tensor:
 
 class _LTCScanNative(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, unfolds, v0, base, h, cm, src, dst, sigma, bias, werev, w):
+    def forward(ctx, unfolds, keep, v0, base, h, cm, src, dst, sigma, bias, werev, w):
         lib = native.load(_SOURCE)
         steps, batch, n2 = base.shape
         n, e = n2 // 2, src.numel()
@@ -51,13 +51,13 @@ class _LTCScanNative(torch.autograd.Function):
         h_t = _c(h.reshape(steps, batch))
         weights = [_c(t) for t in (cm, src, dst, sigma, bias, werev, w)]
         out = base.new_empty(steps, n, batch)
-        V = base.new_empty(steps * unfolds, n, batch)
-        S = base.new_empty(steps * unfolds, e, batch)
-        D = torch.empty_like(V)
-        work = base.new_empty(2 * n * batch)
+        # What the backward reads (T*U*B*(2N+E) numbers), only when a gradient is wanted.
+        V, S, D = ((base.new_empty(steps * unfolds, n, batch), base.new_empty(steps * unfolds, e, batch),
+                    base.new_empty(steps * unfolds, n, batch)) if keep else (None, None, None))
+        work = base.new_empty((4 * n + 1) * batch)
         lib.ltc_forward(*(native.int64(v) for v in (steps, unfolds, batch, n, e)),
                         p(v0_t), p(base_t), p(h_t), *(p(t) for t in weights),
-                        p(out), p(V), p(S), p(D), p(work))
+                        p(out), *(None if t is None else p(t) for t in (V, S, D)), p(work))
         ctx.unfolds = unfolds
         cm, src, dst, sigma, _, werev, w = weights  # the bias does not enter the backward
         ctx.save_for_backward(h_t, cm, src, dst, sigma, werev, w, out, V, S, D)
@@ -81,10 +81,12 @@ class _LTCScanNative(torch.autograd.Function):
                          p(h_t), p(cm), p(src), p(dst), p(sigma), p(werev), p(w),
                          p(out), p(V), p(S), p(D), p(dout_t),
                          p(dv0), p(dbase), p(dcm), *(p(t) for t in dsyn), p(work))
-        return (None, dv0.t(), dbase.permute(0, 2, 1), None, dcm, None, None, *dsyn)
+        return (None, None, dv0.t(), dbase.permute(0, 2, 1), None, dcm, None, None, *dsyn)
 
 
 def ltc_scan_native(v0, base, h, cm, synapses: Synapses, unfolds: int) -> torch.Tensor:
     """Potentials (T, B, N) after each input step; ``base`` (T, B, 2N) with the epsilon already in
     its conductance half, ``h`` (T, B, 1) = dt / unfolds. As :func:`~liquidts.kernels.ltc.ltc_scan`."""
-    return _LTCScanNative.apply(unfolds, v0, base, h, cm, *synapses)
+    tensors = (v0, base, h, cm, *synapses)
+    keep = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    return _LTCScanNative.apply(unfolds, keep, *tensors)

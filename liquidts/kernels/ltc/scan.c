@@ -19,28 +19,32 @@
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 /* v0 (N,B); base (T,2N,B) drive | conductance; h (T,B); cm (N); synapses src, dst, sigma, bias,
- * werev, w (E). Writes out (T,N,B) and, for the backward, V (T*U,N,B) the potentials before each
- * unfold, S (T*U,E,B) the synapse activations, D (T*U,N,B) the denominators. work: 2*N*B floats. */
+ * werev, w (E). Writes out (T,N,B) and, when the backward will run (V, S, D not NULL), V (T*U,N,B)
+ * the potentials before each unfold, S (T*U,E,B) the synapse activations and D (T*U,N,B) the
+ * denominators. work: (4*N + 1)*B floats. */
 void ltc_forward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
                  const float *v0, const float *base, const float *h, const float *cm,
                  const int64_t *src, const int64_t *dst, const float *sigma, const float *bias,
                  const float *werev, const float *w,
                  float *out, float *V, float *S, float *D, float *work)
 {
-    float *num = work, *cond = work + N * B;
+    float *num = work, *cond = work + N * B, *spare[2] = {work + 2 * N * B, work + 3 * N * B};
+    float *act = work + 4 * N * B;  /* one synapse's activations when S is not kept */
     const float *v = v0;
     for (int64_t t = 0; t < T; t++) {
         const float *ht = h + t * B;
         const float *bt = base + t * 2 * N * B;
         for (int64_t u = 0; u < U; u++) {
             int64_t i = t * U + u;
-            float *Vi = V + i * N * B, *Si = S + i * E * B, *Di = D + i * N * B;
-            if (v != Vi) memcpy(Vi, v, sizeof(float) * N * B);
+            if (V && v != V + i * N * B) {
+                memcpy(V + i * N * B, v, sizeof(float) * N * B);
+                v = V + i * N * B;
+            }
             memcpy(num, bt, sizeof(float) * N * B);
             memcpy(cond, bt + N * B, sizeof(float) * N * B);
             for (int64_t e = 0; e < E; e++) {
-                const float *vs = Vi + src[e] * B;
-                float *s = Si + e * B, *nd = num + dst[e] * B, *cd = cond + dst[e] * B;
+                const float *vs = v + src[e] * B;
+                float *s = S ? S + (i * E + e) * B : act, *nd = num + dst[e] * B, *cd = cond + dst[e] * B;
                 float sg = sigma[e], bi = bias[e], we = werev[e], ww = w[e];
                 for (int64_t b = 0; b < B; b++) {
                     float a = sigmoidf(sg * vs[b] + bi);
@@ -50,13 +54,13 @@ void ltc_forward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
                 }
             }
             /* The new potentials go where the next unfold (or the step's output) reads them. */
-            float *vn = (u == U - 1) ? out + t * N * B : V + (i + 1) * N * B;
+            float *vn = u == U - 1 ? out + t * N * B : (V ? V + (i + 1) * N * B : spare[i % 2]);
             for (int64_t n = 0; n < N; n++) {
                 float c = cm[n];
                 for (int64_t b = 0; b < B; b++) {
                     float den = c + ht[b] * cond[n * B + b];
-                    Di[n * B + b] = den;
-                    vn[n * B + b] = (c * Vi[n * B + b] + ht[b] * num[n * B + b]) / den;
+                    if (D) D[(i * N + n) * B + b] = den;
+                    vn[n * B + b] = (c * v[n * B + b] + ht[b] * num[n * B + b]) / den;
                 }
             }
             v = vn;
