@@ -23,14 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from liquidts.activations import ACTIVATIONS
-from liquidts.kernels.cfc import (
-    BACKENDS,
-    MODES,
-    CellWeights,
-    cfc_reference,
-    cfc_sequence,
-    effective,
-)
+from liquidts.kernels.cfc import BACKENDS, MODES, CellWeights, cfc_reference, cfc_sequence, effective
 from liquidts.kernels.cfc.inference import cfc_inference, pack
 from liquidts.kernels.cfc.native import NativeCells, cfc_inference_native, worth_it
 from liquidts.kernels.cfc.native import unavailable_reason as native_unavailable_reason

@@ -25,12 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liquidts.kernels.ltc import (
-    Synapses,
-    ltc_scan,
-    ltc_scan_native,
-    native_unavailable_reason,
-)
+from liquidts.kernels.ltc import Synapses, ltc_scan, ltc_scan_native, native_unavailable_reason
 from liquidts.nn._inputs import prepare_call
 from liquidts.nn.memory import MemoryCell
 from liquidts.nn.ode import check_solver, ltc_ode_step

@@ -14,12 +14,7 @@ import torch
 
 from liquidts.kernels import native
 from liquidts.kernels.cfc import native as cfc_native
-from liquidts.kernels.ltc import (
-    Synapses,
-    ltc_scan,
-    ltc_scan_native,
-    native_unavailable_reason,
-)
+from liquidts.kernels.ltc import Synapses, ltc_scan, ltc_scan_native, native_unavailable_reason
 from liquidts.nn import LTC, CfC
 from liquidts.wirings import NCP, AutoNCP, FullyConnected, Random
 
