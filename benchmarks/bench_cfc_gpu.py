@@ -84,7 +84,7 @@ def compile_only(args):
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from liquidts.kernels.cfc import MODES
+    from liquidts.kernels.cfc import MODE_IDS
     from liquidts.kernels.cfc import triton as K
 
     cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
@@ -93,7 +93,7 @@ def compile_only(args):
     G = 1 if args.mode == "pure" else 4
     dtype = getattr(torch, args.dtype)
     torch.backends.cuda.matmul.allow_tf32 = args.tf32  # the kernels' product precision follows it
-    common = dict(BB=16, MODE=MODES.index(args.mode))
+    common = dict(BB=16, MODE=MODE_IDS[args.mode])
     print("| kernel | hidden | warps | products | registers | spill bytes | compile s |")
     print("|---|---|---|---|---|---|---|")
     for hidden in args.hidden:
@@ -241,10 +241,10 @@ def main(argv=None):
     if not torch.cuda.is_available():
         sys.exit("bench_cfc_gpu: no CUDA device is available; this benchmark measures GPU throughput "
                  "(run the CPU correctness tests instead: pytest tests/kernels/test_cfc_triton.py)")
-    from liquidts.kernels.cfc import triton_unavailable_reason
+    from liquidts.kernels.dispatch import triton_unavailable_reason
 
     device = torch.device("cuda")
-    reason = triton_unavailable_reason(device)
+    reason = triton_unavailable_reason(device.type)
     if reason is not None:
         sys.exit(f"bench_cfc_gpu: the Triton kernel cannot run: {reason}")
     if "ncps" in args.impls:

@@ -2,12 +2,17 @@
 
 Small recurrent steps (a 19-neuron NCP, an LTC's six solver unfolds per input step) cost far more
 in PyTorch's per-operation dispatch than in arithmetic; a C loop over the whole sequence removes
-that cost. The sources sit beside their PyTorch references (``kernels/<cell>/*.c``); each is built
-once per machine with the system C compiler into ``~/.cache/liquidts/native`` (or
-``$LIQUIDTS_CACHE``) and reused while its source and flags are unchanged.
+that cost. The sources sit beside their PyTorch references (``kernels/<cell>/*.c``, sharing the
+headers in ``kernels/``); each is built once per machine with the system C compiler into
+``~/.cache/liquidts/native`` (or ``$LIQUIDTS_CACHE``) and reused while its source, the headers and
+the flags are unchanged.
 
 Without a C compiler, or with ``LIQUIDTS_NATIVE=0``, :func:`load` returns None and the callers keep
-their PyTorch paths; :func:`unavailable_reason` says why.
+their PyTorch paths; :func:`unavailable_reason` says why. A kernel that cannot be built says so once
+per process in a warning (the fallback is correct but slower); opting out is silent.
+
+Every tensor handed to a kernel goes through :func:`address`, which refuses what the kernel cannot
+read (another dtype, another device, a non-contiguous layout) instead of passing a wrong pointer.
 """
 
 from __future__ import annotations
@@ -19,17 +24,26 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
+import torch
+
 # -ffast-math lets GCC call glibc's vector expf (libmvec) inside vectorised loops; the kernels are
-# tested against the PyTorch paths to float32 tolerance. It is given to the compile step only:
-# linked with it, GCC adds start-up code that sets flush-to-zero for the whole process when the
-# library loads, silently changing every other computation's subnormal numbers.
+# written to stay finite under it (stable_math.h) and tested against the PyTorch paths. It is given
+# to the compile step only: linked with it, GCC adds start-up code that sets flush-to-zero for the
+# whole process when the library loads, silently changing every other computation's subnormals.
 _COMPILE_FLAGS = ("-O3", "-ffast-math", "-march=native", "-fPIC", "-std=c99", "-c")
 _LINK_FLAGS = ("-shared",)
+_HEADERS = Path(__file__).parent  # the headers every kernel may include
+BUILD_TIMEOUT_S = 120  # a compiler that hangs (a broken $CC, a stuck license check) must not hang the caller
 
 _libraries: dict = {}
 _failures: dict = {}
+
+int64 = ctypes.c_int64
+int32 = ctypes.c_int
+pointer = ctypes.c_void_p
 
 
 def _compiler() -> str | None:
@@ -53,8 +67,17 @@ def _cache_dir() -> Path:
     return Path(root) / "native"
 
 
+def _run(command: list[str], source: Path) -> None:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{command[0]} did not finish {source.name} within {BUILD_TIMEOUT_S} s") from None
+    if result.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed on {source.name}:\n{result.stderr.strip()}")
+
+
 def _build(source: Path, compiler: str) -> Path:
-    code = source.read_bytes()
+    code = source.read_bytes() + b"".join(h.read_bytes() for h in sorted(_HEADERS.glob("*.h")))
     flags = " ".join((compiler, *_COMPILE_FLAGS, *_LINK_FLAGS, _cpu_signature()))
     key = hashlib.sha256(code + flags.encode()).hexdigest()[:16]
     target = _cache_dir() / f"{source.stem}-{key}.so"
@@ -64,42 +87,61 @@ def _build(source: Path, compiler: str) -> Path:
     # Build to a temporary name and rename, so that concurrent processes never load a half-written file.
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         obj, partial = Path(tmp) / "kernel.o", Path(tmp) / target.name
-        for command in ([compiler, *_COMPILE_FLAGS, str(source), "-o", str(obj)],
-                        [compiler, *_LINK_FLAGS, str(obj), "-o", str(partial), "-lm"]):
-            result = subprocess.run(command, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise RuntimeError(f"{compiler} failed on {source.name}:\n{result.stderr.strip()}")
+        _run([compiler, *_COMPILE_FLAGS, f"-I{_HEADERS}", str(source), "-o", str(obj)], source)
+        _run([compiler, *_LINK_FLAGS, str(obj), "-o", str(partial), "-lm"], source)
         os.replace(partial, target)
     return target
 
 
-def unavailable_reason(source: Path) -> str | None:
-    """Why the C kernel in ``source`` cannot be used here, or None when it can."""
-    if os.environ.get("LIQUIDTS_NATIVE", "1") == "0":
+def _opted_out() -> bool:
+    return os.environ.get("LIQUIDTS_NATIVE", "1") == "0"
+
+
+def unavailable_reason(source: Path, signatures: dict) -> str | None:
+    """Why the C kernel in ``source`` cannot be used here, or None when it can (built on first use)."""
+    if _opted_out():
         return "disabled by LIQUIDTS_NATIVE=0"
-    if load(source) is None:
-        return _failures.get(source, "no C compiler found (set CC, or install gcc or clang)")
-    return None
+    return None if _load(source, signatures) is not None else _failures[source]
 
 
-def load(source: Path):
-    """The ctypes library built from ``source`` (a ``.c`` file's Path), or None when it cannot be built."""
-    if os.environ.get("LIQUIDTS_NATIVE", "1") == "0":
-        return None
+def load(source: Path, signatures: dict):
+    """The ctypes library built from ``source`` (a ``.c`` file's Path), or None when it cannot be built.
+
+    ``signatures``: ``{function name: (restype, [argtypes])}`` for every function the caller uses;
+    ctypes then converts and checks each argument instead of guessing its C type.
+    """
+    return None if _opted_out() else _load(source, signatures)
+
+
+def _load(source: Path, signatures: dict):
     if source not in _libraries:
         library, compiler = None, _compiler()
-        if compiler is not None:
+        if compiler is None:
+            _failures[source] = "no C compiler found (set CC, or install gcc or clang)"
+        else:
             try:
                 library = ctypes.CDLL(str(_build(source, compiler)))
-            except (OSError, RuntimeError) as err:
-                _failures[source] = str(err)
+                for name, (restype, argtypes) in signatures.items():
+                    function = getattr(library, name)
+                    function.restype, function.argtypes = restype, argtypes
+            except (OSError, RuntimeError, AttributeError) as err:
+                library, _failures[source] = None, str(err)
+        if library is None:
+            warnings.warn(f"liquidts: the C kernel {source.name} is not available ({_failures[source]}); "
+                          "the same function runs in PyTorch, more slowly (LIQUIDTS_NATIVE=0 silences this)",
+                          RuntimeWarning)
         _libraries[source] = library
     return _libraries[source]
 
 
-def pointer(tensor) -> ctypes.c_void_p:
-    """A contiguous tensor's data as a C pointer (the caller keeps the tensor alive)."""
-    return ctypes.c_void_p(tensor.data_ptr())
-
-
-int64 = ctypes.c_int64
+def address(tensor: torch.Tensor | None, name: str, dtype: torch.dtype = torch.float32) -> int | None:
+    """The data address of ``tensor`` for a C kernel (None stays None), after checking that the
+    kernel can read it: ``dtype``, in CPU memory, contiguous. ``name`` says which tensor it is."""
+    if tensor is None:
+        return None
+    if tensor.dtype is not dtype or not tensor.is_cpu or not tensor.is_contiguous():
+        error = TypeError if tensor.dtype is not dtype else ValueError
+        layout = "contiguous" if tensor.is_contiguous() else "not contiguous"
+        raise error(f"a C kernel reads contiguous {dtype} tensors in CPU memory; {name} is {tensor.dtype} "
+                    f"on {tensor.device}, {layout}")
+    return tensor.data_ptr()

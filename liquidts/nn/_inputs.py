@@ -1,22 +1,27 @@
 """One place where sequence layers check and normalise ``(x, hx, timespans)``.
 
 Internal code after :func:`prepare_sequence` assumes ``x`` is (B, T, F) and ``timespans`` is
-``None`` or (B, T), whatever layout the caller used.
+``None`` or (B, T), whatever layout the caller used, and that the input, the state, the timespans
+and the layer's parameters share one dtype and one device: the input and the state must match the
+parameters (a clear error otherwise; converting silently would hide a lost precision or a copy
+between devices), while timespans, often built from numpy or integers, are converted to the
+input's dtype and device.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
 
 
-def prepare_sequence(layer: str, x, timespans, input_size: int, batch_first: bool):
+def prepare_sequence(layer: str, x, timespans, input_size: int, batch_first: bool, parameter: torch.Tensor):
     """Return ``(x (B, T, F), timespans (B, T) or None, unbatched)``.
 
-    ``x`` may be (B, T, F) (or (T, B, F) when ``batch_first=False``) or an unbatched (T, F).
-    ``timespans`` may be a number, a tensor shaped like the batch and time axes of ``x``, or that
-    shape with a trailing 1.
+    ``x`` may be (B, T, F) (or (T, B, F) when ``batch_first=False``) or an unbatched (T, F), in the
+    dtype and on the device of the layer's ``parameter``. ``timespans`` may be a number, a tensor
+    shaped like the batch and time axes of ``x``, or that shape with a trailing 1; finite and >= 0.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{layer}: input must be a torch.Tensor, got {type(x).__name__}")
@@ -27,6 +32,12 @@ def prepare_sequence(layer: str, x, timespans, input_size: int, batch_first: boo
         )
     if not x.is_floating_point():
         raise TypeError(f"{layer}: input must be a floating point tensor, got {x.dtype}")
+    if x.dtype is not parameter.dtype:
+        raise TypeError(f"{layer}: the input is {x.dtype} but the layer's parameters are {parameter.dtype}; "
+                        f"convert one of them (x.to({parameter.dtype}) or layer.to({x.dtype}))")
+    if x.device != parameter.device:
+        raise ValueError(f"{layer}: the input is on {x.device} but the layer's parameters are on "
+                         f"{parameter.device}; move one of them")
     if x.shape[-1] != input_size:
         raise ValueError(f"{layer}: expected {input_size} input features, got {x.shape[-1]} (input shape {tuple(x.shape)})")
     unbatched = x.dim() == 2
@@ -40,6 +51,8 @@ def prepare_sequence(layer: str, x, timespans, input_size: int, batch_first: boo
     if timespans is None:
         return x, None, unbatched
     if isinstance(timespans, numbers.Real):
+        if not math.isfinite(timespans):
+            raise ValueError(f"{layer}: timespans must be finite, got {timespans}")
         if timespans < 0:
             raise ValueError(f"{layer}: timespans must be >= 0, got {timespans}")
         return x, torch.full((batch, steps), float(timespans), dtype=x.dtype, device=x.device), unbatched
@@ -58,13 +71,31 @@ def prepare_sequence(layer: str, x, timespans, input_size: int, batch_first: boo
         ts = ts.unsqueeze(0)
     elif not batch_first:
         ts = ts.transpose(0, 1)
-    if bool((ts < 0).any()):
+    ts = ts.to(dtype=x.dtype, device=x.device)
+    _check_timespan_values(layer, ts)
+    return x, ts, unbatched
+
+
+def _check_timespan_values(layer: str, ts: torch.Tensor) -> None:
+    """Refuse negative, NaN or infinite elapsed times (in the input's dtype: a float64 1e300 is
+    infinite in float32); one pass over the values when they are fine."""
+    if ts.numel() == 0:
+        return
+    low, high = (float(v) for v in torch.aminmax(ts.detach()))  # NaN anywhere makes both NaN
+    if low >= 0 and high < math.inf:
+        return
+    if bool(torch.isnan(ts).any()):
+        raise ValueError(f"{layer}: timespans must be finite numbers (elapsed time between steps); found NaN")
+    if low < 0:
         raise ValueError(f"{layer}: timespans must be >= 0 (elapsed time between steps); found negative values")
-    return x, ts.to(dtype=x.dtype), unbatched
+    raise ValueError(f"{layer}: timespans must be finite numbers (elapsed time between steps); found inf "
+                     f"(in the input's dtype, {ts.dtype})")
 
 
-def check_state(layer: str, hx, batch: int, size: int, unbatched: bool, mixed: bool):
-    """Validate a user-given state; returns (h, c) with a batch axis (c is None unless mixed)."""
+def check_state(layer: str, hx, x: torch.Tensor, size: int, unbatched: bool, mixed: bool):
+    """Validate a user-given state for the input ``x`` (B, T, F): its shape, and the dtype and
+    device of ``x``; returns (h, c) with a batch axis (c is None unless mixed)."""
+    batch = x.shape[0]
     if mixed:
         if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise TypeError(f"{layer}: with mixed_memory=True, hx must be a tuple (h, c)")
@@ -77,8 +108,15 @@ def check_state(layer: str, hx, batch: int, size: int, unbatched: bool, mixed: b
         if t is None:
             continue
         expected = (size,) if unbatched else (batch, size)
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{layer}: state {name} must be a tensor, got {type(t).__name__}")
         if tuple(t.shape) != expected:
             raise ValueError(f"{layer}: state {name} must have shape {expected}, got {tuple(t.shape)}")
+        if t.dtype is not x.dtype:
+            raise TypeError(f"{layer}: state {name} is {t.dtype} but the input is {x.dtype}; "
+                            "pass the state in the input's dtype")
+        if t.device != x.device:
+            raise ValueError(f"{layer}: state {name} is on {t.device} but the input is on {x.device}")
     if unbatched:
         h = h.unsqueeze(0)
         c = None if c is None else c.unsqueeze(0)
@@ -86,14 +124,15 @@ def check_state(layer: str, hx, batch: int, size: int, unbatched: bool, mixed: b
 
 
 def prepare_call(layer: str, x, hx, timespans, input_size: int, batch_first: bool, state_size: int,
-                 mixed: bool):
+                 mixed: bool, parameter: torch.Tensor):
     """:func:`prepare_sequence` plus the initial state: ``(x, timespans, h, c, unbatched)``.
 
     Without ``hx`` the state starts at zero; ``c`` is the memory cell's state (None unless mixed).
+    ``parameter``: one of the layer's parameters, whose dtype and device the call must use.
     """
-    x, ts, unbatched = prepare_sequence(layer, x, timespans, input_size, batch_first)
+    x, ts, unbatched = prepare_sequence(layer, x, timespans, input_size, batch_first, parameter)
     if hx is None:
         h = x.new_zeros(x.shape[0], state_size)
         return x, ts, h, (torch.zeros_like(h) if mixed else None), unbatched
-    h, c = check_state(layer, hx, x.shape[0], state_size, unbatched, mixed)
+    h, c = check_state(layer, hx, x, state_size, unbatched, mixed)
     return x, ts, h, c, unbatched

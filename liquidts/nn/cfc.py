@@ -23,12 +23,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from liquidts.activations import ACTIVATIONS
-from liquidts.kernels.cfc import BACKENDS, MODES, CellWeights, cfc_reference, cfc_sequence, effective
-from liquidts.kernels.cfc.inference import cfc_inference, pack
-from liquidts.kernels.cfc.native import NativeCells, cfc_inference_native, worth_it
-from liquidts.kernels.cfc.native import unavailable_reason as native_unavailable_reason
+from liquidts.kernels import dispatch
+from liquidts.kernels.cfc import MODES, CellWeights, cfc_reference, cfc_scan, effective
+from liquidts.kernels.cfc import native as cfc_native
+from liquidts.kernels.cfc.inference import cfc_inference
 from liquidts.kernels.cfc.reference import cell_step
 from liquidts.nn._inputs import prepare_call
+from liquidts.nn._live import LiveTensors
 from liquidts.nn.memory import MemoryCell
 from liquidts.wirings import Wiring
 
@@ -191,6 +192,43 @@ class WiredCfCCell(nn.Module):
         return torch.cat(new, dim=-1)
 
 
+def _kernel_tensor_names(prefix: str, cell: CfCCell) -> list:
+    """Dotted names of one cell's tensors in the C kernel's order (``cfc_native.CELL_FIELDS``, then
+    the hidden layers); ``cell`` gives the backbone depth, shared by all cells of a layer."""
+    first = "backbone.0" if cell.backbone_layers else "head"
+    head = ["head.weight", "head.bias"] if cell.backbone_layers else [None, None]
+    hidden = [f"backbone.{k}.{p}" for k in range(1, cell.backbone_layers) for p in ("weight", "bias")]
+    names = [f"{first}.weight", f"{first}.bias", "head_mask", *head, "w_tau", "A", *hidden]
+    return [None if n is None else f"{prefix}.{n}" for n in names]
+
+
+def _step_work(cell: CfCCell) -> int:
+    """Multiply-adds of one step of one cell for one sample."""
+    first = cell.backbone[0] if cell.backbone_layers else cell.head
+    work = first.weight.numel() + sum(layer.weight.numel() for layer in cell.backbone[1:])
+    return work + (cell.head.weight.numel() if cell.backbone_layers else 0)
+
+
+class _KernelCache:
+    """The C kernel's address table for the layer's weights, rebuilt whenever one of them moved
+    (a copy or a pickle of the layer starts empty: addresses do not travel)."""
+
+    def __init__(self):
+        self._addresses, self._cells = None, None
+
+    def get(self, tensors: list, hidden_sizes: list, input_size: int, mode: str) -> "cfc_native.KernelCells":
+        addresses = [None if t is None else t.data_ptr() for t in tensors]
+        if addresses != self._addresses:
+            per_cell = len(tensors) // len(hidden_sizes)
+            cells = [tensors[i * per_cell: (i + 1) * per_cell] for i in range(len(hidden_sizes))]
+            self._cells = cfc_native.KernelCells(cells, hidden_sizes, input_size, mode)
+            self._addresses = addresses
+        return self._cells
+
+    def __reduce__(self):
+        return _KernelCache, ()
+
+
 class CfC(nn.Module):
     """A CfC sequence layer: ``y, h = cfc(x, hx=None, timespans=None)``.
 
@@ -223,7 +261,7 @@ class CfC(nn.Module):
         if not isinstance(input_size, (int, np.integer)) or input_size < 1:
             raise ValueError(f"input_size must be a positive integer, got {input_size!r}")
         _check_choice("mode", mode, MODES)
-        _check_choice("backend", backend, BACKENDS)
+        _check_choice("backend", backend, dispatch.CFC_BACKENDS)
         self.input_size = int(input_size)
         self.proj_size = proj_size
         self.return_sequences = return_sequences
@@ -254,53 +292,61 @@ class CfC(nn.Module):
         self.fc = nn.Identity() if proj_size is None else nn.Linear(self.output_size, proj_size)
         if proj_size is not None:
             self.output_size = proj_size
+        # What the path decision needs about the cells; their structure is fixed once built.
+        cells = self.cells
+        self._hidden_sizes = [cell.hidden_size for cell in cells]
+        self._has_backbone = cells[0].backbone_layers > 0
+        self._n_hidden = max(cells[0].backbone_layers - 1, 0)
+        self._step_work = sum(_step_work(cell) for cell in cells)
+        # The C kernel reads the parameters in place; their addresses are looked up at every call.
+        cell_names = [f"cell.layers.{l}" for l in range(len(cells))] if self.wiring is not None else ["cell"]
+        self._kernel_tensors = LiveTensors(self, [name for cell_name in cell_names
+                                                   for name in _kernel_tensor_names(cell_name, cells[0])])
+        self._kernel_cells = _KernelCache()
 
     @property
     def cells(self) -> list:
         return list(self.cell.layers) if self.wiring is not None else [self.cell]
 
-    def _packed_weights(self) -> list:
-        """Inference weights, rebuilt only when a parameter changed (streaming calls repeat this)."""
-        if getattr(self, "_pack_params", None) is None:
-            # Parameter objects stay the same through .to() and load_state_dict; their storage or
-            # version changes, which the key sees.
-            self._pack_params = list(self.parameters())
-        key = tuple((p.data_ptr(), p._version) for p in self._pack_params)
-        if getattr(self, "_pack_key", None) != key:
-            packed = pack([cell.weights() for cell in self.cells])
-            self._pack_cache = packed, NativeCells(packed)
-            self._pack_key = key
-        return self._pack_cache
-
     def forward(self, input: torch.Tensor, hx=None, timespans=None):
+        live = self._kernel_tensors.get()  # live[0]: the first cell's first matrix
         x, ts, h, c, unbatched = prepare_call("CfC", input, hx, timespans, self.input_size, self.batch_first,
-                                              self.state_size, self.mixed_memory)
+                                              self.state_size, self.mixed_memory, live[0])
         batch, steps = x.shape[0], x.shape[1]
+        # Read at every call: backbone_dropout may be changed on a built layer (Monte Carlo dropout).
+        dropout = self.cell.backbone_dropout if self._has_backbone and self.training else 0.0
+        path = dispatch.choose_cfc_path(
+            device_type=x.device.type, dtype=x.dtype, backend=self.backend, n_cells=len(self._hidden_sizes),
+            n_hidden=self._n_hidden, has_backbone=self._has_backbone, activation=self.activation,
+            grad=torch.is_grad_enabled(), mixed_memory=self.mixed_memory, dropout_active=dropout > 0,
+            timespans_need_grad=ts is not None and ts.requires_grad, step_work=batch * self._step_work,
+            triton_reason=lambda: dispatch.triton_unavailable_reason(x.device.type),
+            c_reason=cfc_native.unavailable_reason)
+        if path == "c":
+            cells = self._kernel_cells.get(live, self._hidden_sizes, self.input_size, self.mode)
+            out = cfc_native.cfc_inference_native(x, h, ts, cells, self.mode, self.activation)  # (T, B, sum H)
+            return self._finish(out[..., self.state_size - self._hidden_sizes[-1]:], out[-1], None, unbatched)
         cells = self.cells
-        uses_kernel = self.backend == "triton" or (self.backend == "auto" and x.is_cuda)
-        if not torch.is_grad_enabled() and self.memory is None and not uses_kernel:
-            packed, native_cells = self._packed_weights()
-            sizes = [cell.hidden_size for cell in cells]
-            if native_unavailable_reason(x, self.activation, native_cells) is None and worth_it(native_cells, batch):
-                out = cfc_inference_native(x, h, ts, native_cells, self.mode, self.activation)  # (T, B, sum H)
-                return self._finish(out[..., self.state_size - sizes[-1]:], out[-1], None, unbatched)
-            states = cfc_inference(x, list(h.split(sizes, dim=-1)), ts, packed, self.mode, self.activation)
+        if path == "inference":
+            states = cfc_inference(x, list(h.split(self._hidden_sizes, dim=-1)), ts,
+                                   [cell.weights() for cell in cells], self.mode, self.activation)
             return self._finish_cells(states, None, unbatched)
         # Raw weights and wiring masks: the Triton kernel applies the masks itself.
         weights = [cell.weights(apply_mask=False) for cell in cells]
         x_tm = x.transpose(0, 1)  # (T, B, I)
         x_proj = F.linear(x_tm, effective(weights[0]).in_weight, weights[0].bias)  # (T, B, K0)
         ts_tm = (x.new_ones(steps, batch, 1) if ts is None else ts.transpose(0, 1).unsqueeze(-1))  # (T, B, 1)
-        h0 = list(h.split([cell.hidden_size for cell in cells], dim=-1))
-        dropout = self.cell.backbone_dropout if self.wiring is None else 0.0
-        needs_autograd_loop = (self.mixed_memory or (self.training and dropout > 0)
-                               or (ts is not None and ts.requires_grad))
-        if needs_autograd_loop:
+        h0 = list(h.split(self._hidden_sizes, dim=-1))
+        if path == "reference":
             memory = None if self.memory is None else (self.memory, x_tm)
             states, c = cfc_reference(x_proj, h0, ts_tm, weights, self.mode, self.activation,
                                       dropout, self.training, memory, c)
+        elif path == "triton":
+            from liquidts.kernels.cfc.triton import cfc_triton
+
+            states = cfc_triton(x_proj, h0, ts_tm, weights, self.mode, self.activation)
         else:
-            states = cfc_sequence(x_proj, h0, ts_tm, weights, self.mode, self.activation, self.backend)
+            states = cfc_scan(x_proj, h0, ts_tm, [effective(w) for w in weights], self.mode, self.activation)
         return self._finish_cells(states, c, unbatched)
 
     def _finish_cells(self, states, c, unbatched):

@@ -25,10 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from liquidts.kernels import dispatch
 from liquidts.kernels.ltc import Synapses, ltc_scan, ltc_scan_native, native_unavailable_reason
 from liquidts.nn._inputs import prepare_call
 from liquidts.nn.memory import MemoryCell
-from liquidts.nn.ode import check_solver, ltc_ode_step
+from liquidts.nn.ode import ADAPTIVE, check_solver, ltc_ode_step
 from liquidts.wirings import FullyConnected, Wiring
 
 MAPPINGS = ("affine", "linear", None)
@@ -273,19 +274,24 @@ class LTC(nn.Module):
         return self.wiring.output_dim
 
     def forward(self, input: torch.Tensor, hx=None, timespans=None):
-        x, ts, v, c, unbatched = prepare_call("LTC", input, hx, timespans, self.input_size, self.batch_first,
-                                              self.state_size, self.mixed_memory)
-        batch, steps = x.shape[0], x.shape[1]
         cell = self.cell
+        x, ts, v, c, unbatched = prepare_call("LTC", input, hx, timespans, self.input_size, self.batch_first,
+                                              self.state_size, self.mixed_memory, cell.cm)
+        batch, steps = x.shape[0], x.shape[1]
+        path = dispatch.choose_ltc_path(
+            device_type=x.device.type, dtype=x.dtype, solver=self.solver, mixed_memory=self.mixed_memory,
+            timespans_need_grad=ts is not None and ts.requires_grad, sparse=cell._sparse,
+            c_reason=native_unavailable_reason)
+        if path == "ode" and x.dtype is torch.float16 and self.solver in ADAPTIVE:
+            raise TypeError(f"LTC: the adaptive solver {self.solver!r} cannot step in float16 (its step size "
+                            "underflows); use float32, bfloat16 or a fixed-step solver")
         mapped = cell.map_inputs(x)  # (B, T, I)
         d = cell.dynamics()
         base = d["leak"] + cell.input_terms(mapped)  # (B, T, 2N), all steps at once
         dt = x.new_ones(batch, steps) if ts is None else ts  # (B, T)
-        whole_sequence = self.solver == "semi_implicit" and self.memory is None and not dt.requires_grad
-        in_c = whole_sequence and native_unavailable_reason(v, base, d["cm"]) is None
-        if in_c or (whole_sequence and cell._sparse):
+        if path in ("c", "scan"):
             scan_args = (v, cell.with_epsilon(base).transpose(0, 1), (dt / cell.ode_unfolds).t().unsqueeze(-1), d["cm"])
-            if in_c:
+            if path == "c":
                 v_all = ltc_scan_native(*scan_args, cell.synapses(), cell.ode_unfolds)
             else:
                 v_all = ltc_scan(*scan_args, d["edge_in"], d["edge_bias"], d["edge_out"], cell.ode_unfolds)
@@ -296,7 +302,7 @@ class LTC(nn.Module):
             for t in range(steps):
                 if self.memory is not None:
                     v, c = self.memory(x[:, t], (v, c))
-                if self.solver == "semi_implicit":
+                if path == "loop":
                     v = cell.fused_steps(v, base[:, t], dt[:, t: t + 1], d)
                 else:
                     v = ltc_ode_step(self, v, base[:, t], dt[:, t: t + 1], d)

@@ -25,6 +25,18 @@ def test_matches_torch_and_chunks(cls):
 
 
 @pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_dropout_in_training_applies_without_gradient(cls):
+    """Monte Carlo dropout: train mode under torch.no_grad() still drops out (as the liquid layers do)."""
+    m = cls(3, 8, num_layers=2, dropout=0.5).train()
+    x = torch.randn(4, 6, 3)
+    with torch.no_grad():
+        samples = torch.stack([m(x)[0] for _ in range(4)])
+        assert samples.std(0).mean() > 1e-3
+        m.eval()
+        torch.testing.assert_close(m(x)[0], m(x)[0])
+
+
+@pytest.mark.parametrize("cls", [LSTM, GRU])
 def test_learns_delayed_copy(cls):
     first, last = delayed_copy_loss(lambda: cls(1, 16), steps=120)
     assert first > 0.8 and last < 0.2  # predicting 0 scores 1.0

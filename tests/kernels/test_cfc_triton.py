@@ -16,8 +16,8 @@ import torch
 
 pytest.importorskip("triton")
 
-from liquidts.kernels.cfc import cfc_sequence, triton_unavailable_reason  # noqa: E402
 from liquidts.kernels.cfc import triton as cfc_triton_module  # noqa: E402
+from liquidts.kernels.dispatch import triton_unavailable_reason  # noqa: E402
 from liquidts.nn import CfC  # noqa: E402
 from liquidts.wirings import AutoNCP  # noqa: E402
 
@@ -154,17 +154,18 @@ def test_out_of_scope_raises_clearly():
         layer(torch.randn(2, 3, INPUTS))
     layer64 = _layer(False).double()
     layer64.backend = "triton"
-    with pytest.raises(TypeError, match="float32 or bfloat16"):
+    with pytest.raises(TypeError, match="backend='triton' cannot run this call: .*float32 or bfloat16"):
         layer64(torch.randn(2, 3, INPUTS, dtype=torch.float64))
 
 
 def test_unavailable_reason_without_interpreter(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET")
-    reason = triton_unavailable_reason(torch.device("cpu"))
+    reason = triton_unavailable_reason("cpu")
     assert "CUDA" in reason and "TRITON_INTERPRET=1" in reason
-    with pytest.raises(RuntimeError, match="backend='triton' cannot run"):
-        cfc_sequence(torch.zeros(2, 1, 12), [torch.zeros(1, UNITS)], torch.ones(2, 1, 1),
-                     [_layer(False).cell.weights()], "default", "lecun_tanh", backend="triton")
+    layer = _layer(False)
+    layer.backend = "triton"
+    with pytest.raises(RuntimeError, match="backend='triton' cannot run: the Triton kernel runs on CUDA"):
+        layer(torch.randn(2, 1, INPUTS))
 
 
 # The interpreter runs the kernels as Python, so it misses what only the compiler rejects (a

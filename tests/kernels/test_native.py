@@ -5,16 +5,21 @@ against autograd); CfC inference in C must give ``inference.py``'s states. Layer
 the C kernels on and off (``LIQUIDTS_NATIVE=0``).
 """
 
+import ctypes
+import re
 import shutil
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
 
 from liquidts.kernels import native
+from liquidts.kernels.cfc import ACTIVATION_IDS, MODE_IDS
 from liquidts.kernels.cfc import native as cfc_native
-from liquidts.kernels.ltc import Synapses, ltc_scan, ltc_scan_native, native_unavailable_reason
+from liquidts.kernels.ltc import native as ltc_native
+from liquidts.kernels.ltc import Synapses, ltc_scan, ltc_scan_native
 from liquidts.nn import LTC, CfC
 from liquidts.wirings import NCP, AutoNCP, FullyConnected, Random
 
@@ -116,16 +121,12 @@ def test_ltc_inference_without_grad_equals_training_forward():
     torch.testing.assert_close(h0, h.detach(), rtol=0, atol=0)
 
 
-def test_ltc_c_kernel_refuses_other_dtypes_and_devices():
-    assert native_unavailable_reason(torch.zeros(1)) is None
-    assert "float32" in native_unavailable_reason(torch.zeros(1, dtype=torch.float64))
+def test_ltc_layer_in_float64_takes_the_pytorch_scan():
     layer = LTC(3, AutoNCP(8, 2))
     x = torch.randn(2, 3, 3)
     expected, _ = layer(x)
-    y, _ = layer.double()(x.double())  # falls back to the PyTorch scan, same function
+    y, _ = layer.double()(x.double())  # the C kernel is float32 only: same function in PyTorch
     torch.testing.assert_close(y.float(), expected, **TOL)
-    # Every tensor the kernel reads must be float32, not only the input.
-    assert "float64" in native_unavailable_reason(torch.zeros(1), torch.zeros(1, dtype=torch.float64))
 
 
 # --- CfC inference ----------------------------------------------------------------------------
@@ -173,19 +174,109 @@ def test_cfc_streaming_step_by_step_equals_whole_sequence():
     torch.testing.assert_close(state, h, **TOL)
 
 
-def test_cfc_c_kernel_used_only_for_small_work():
-    small = CfC(3, AutoNCP(10, 2))
-    big = CfC(8, 64)
+def test_cfc_c_kernel_used_only_for_small_work(monkeypatch):
+    calls = []
+    kernel = cfc_native.cfc_inference_native
+    monkeypatch.setattr(cfc_native, "cfc_inference_native", lambda *a: calls.append(1) or kernel(*a))
     with torch.no_grad():
-        assert cfc_native.worth_it(small._packed_weights()[1], 1)
-        assert not cfc_native.worth_it(big._packed_weights()[1], 64)
-    cells = small._packed_weights()[1]
-    assert cfc_native.unavailable_reason(torch.zeros(1), "lecun_tanh", cells) is None
-    assert "activation" in cfc_native.unavailable_reason(torch.zeros(1), "softsign", cells)
-    assert "float32" in cfc_native.unavailable_reason(torch.zeros(1, dtype=torch.float64), "tanh", cells)
+        CfC(3, AutoNCP(10, 2))(torch.randn(1, 2, 3))
+        assert calls == [1]
+        CfC(8, 64)(torch.randn(64, 2, 8))  # 64 x 64-unit steps: PyTorch's matrix products are faster
+        assert calls == [1]
+
+
+# --- finite for every finite input and timespan ------------------------------------------------
+
+def _gaps_and_outliers(batch, steps, features, seed=4):
+    """Inputs with a sample of huge values, and timespans with a long gap, a huge one, a tiny one
+    and a zero."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, steps, features, generator=gen)
+    x[0, 3] *= 1e30
+    ts = torch.ones(batch, steps)
+    ts[:, 2] = 100.0
+    ts[1, 4] = 1e30
+    ts[0, 5] = 1e-30
+    ts[1, 1] = 0.0
+    return x, ts
+
+
+@pytest.mark.parametrize("mode", ["default", "no_gate", "pure"])
+@pytest.mark.parametrize("units,activation", [("ncp", "lecun_tanh")] + [("backbone", a) for a in ACTIVATION_IDS])
+def test_cfc_c_kernel_is_finite_after_long_gaps_and_huge_inputs(monkeypatch, mode, units, activation):
+    """Compiled with -ffast-math, 1 / (1 + expf(-x)) was NaN once expf overflowed: a gap of 100 made
+    17 of a CfC(4, 8)'s 80 outputs NaN, where PyTorch gives finite values."""
+    torch.manual_seed(0)
+    kwargs = dict(backbone_units=8, activation=activation) if units == "backbone" else {}
+    layer = CfC(4, AutoNCP(10, 2) if units == "ncp" else 8, mode=mode, **kwargs).eval()
     with torch.no_grad():
-        doubled = small.double()._packed_weights()[1]
-    assert "weights of torch.float64" in cfc_native.unavailable_reason(torch.zeros(1), "tanh", doubled)
+        for p in layer.parameters():  # pure mode starts with w_tau = 0, A = 1
+            p.add_(0.3 * torch.randn_like(p))
+    x, ts = _gaps_and_outliers(2, 6, 4)
+    with torch.no_grad():
+        (y1, h1), (y0, h0) = _both_ways(monkeypatch, lambda: layer(x, timespans=ts))
+    assert torch.isfinite(y0).all() and torch.isfinite(h0).all()
+    assert torch.isfinite(y1).all() and torch.isfinite(h1).all()
+    torch.testing.assert_close(y1, y0, **TOL)
+    torch.testing.assert_close(h1, h0, **TOL)
+
+
+@pytest.mark.parametrize("huge", [1e30, 3e38], ids=["1e30", "3e38"])
+def test_ltc_c_kernel_is_finite_after_long_gaps_and_huge_inputs(huge):
+    """3e38: the denominator of a solver step passes 2^126, where a -ffast-math float division
+    (a reciprocal estimate, in the loops vectorised over a batch of 16) gives 0, not the quotient."""
+    layer = LTC(3, AutoNCP(8, 2))
+    cell = layer.cell
+    x, ts = _gaps_and_outliers(16, 6, 3)
+    ts[1:, 4] = huge
+    dt = ts.t().unsqueeze(-1)  # (T, B, 1)
+    d = cell.dynamics()
+    base = cell.with_epsilon(d["leak"] + cell.input_terms(cell.map_inputs(x))).transpose(0, 1).detach()
+    v0 = torch.randn(16, 8).requires_grad_(True)
+    syn = Synapses(cell.edge_src, cell.edge_dst, *(t.detach() for t in cell.synapses()[2:]))
+    h = dt / cell.ode_unfolds
+    ref = ltc_scan(v0, base, h, d["cm"].detach(), *_edge_matrices(8, syn), cell.ode_unfolds)
+    out = ltc_scan_native(v0, base, h, d["cm"].detach(), syn, cell.ode_unfolds)
+    assert torch.isfinite(ref).all()
+    torch.testing.assert_close(out, ref, **TOL)
+    probe = torch.randn(ref.shape)
+    expected, = torch.autograd.grad((ref * probe).sum(), [v0])
+    got, = torch.autograd.grad((out * probe).sum(), [v0])
+    assert torch.isfinite(expected).all()
+    torch.testing.assert_close(got, expected, **TOL)
+
+
+# --- what the Python side hands to C ----------------------------------------------------------
+
+def test_c_enums_are_the_variants_table():
+    """Mode and activation ids: inference.c's enums and variants.py, which Triton reads too."""
+    enums = re.findall(r"enum \{([^}]*)\}", cfc_native._SOURCE.read_text())
+    parsed = [{name.strip(): int(value) for name, value in (item.split("=") for item in enum.split(","))}
+              for enum in enums]
+    assert parsed == [{k.upper(): v for k, v in MODE_IDS.items()}, {k.upper(): v for k, v in ACTIVATION_IDS.items()}]
+
+
+@pytest.mark.parametrize("module", [cfc_native, ltc_native], ids=["cfc", "ltc"])
+def test_every_c_function_has_a_ctypes_signature_of_its_arity(module):
+    prototypes = dict(re.findall(r"^void (\w+)\(([^)]*)\)", module._SOURCE.read_text(), re.M))
+    assert set(prototypes) == set(module._SIGNATURES)
+    library = module.library()
+    for name, params in prototypes.items():
+        function = getattr(library, name)
+        assert function.restype is None
+        assert len(function.argtypes) == len(params.split(",")), name
+
+
+def test_every_tensor_handed_to_c_is_checked():
+    t = torch.zeros(2, 3)
+    assert native.address(t, "x") == t.data_ptr() and native.address(None, "x") is None
+    assert native.address(torch.zeros(2, dtype=torch.int64), "src", torch.int64) is not None
+    with pytest.raises(TypeError, match="x is torch.float64 on cpu"):
+        native.address(t.double(), "x")
+    with pytest.raises(ValueError, match="x is torch.float32 on cpu, not contiguous"):
+        native.address(t.t(), "x")
+    with pytest.raises(ValueError, match="x is torch.float32 on meta"):  # any memory but the CPU's
+        native.address(torch.zeros(2, device="meta"), "x")
 
 
 # --- building -------------------------------------------------------------------------------
@@ -194,12 +285,13 @@ def test_build_is_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("LIQUIDTS_CACHE", str(tmp_path))
     source = tmp_path / "answer.c"
     source.write_text("int answer(void) { return 42; }\n")
-    assert native.load(source).answer() == 42
+    signatures = {"answer": (ctypes.c_int, [])}
+    assert native.load(source, signatures).answer() == 42
     built = list((tmp_path / "native").glob("answer-*.so"))
     assert len(built) == 1
     mtime = built[0].stat().st_mtime_ns
     native._libraries.pop(source)
-    native.load(source)
+    native.load(source, signatures)
     assert built[0].stat().st_mtime_ns == mtime  # reused, not rebuilt
 
 
@@ -207,21 +299,61 @@ def test_build_failure_and_opt_out_give_reasons(tmp_path, monkeypatch):
     monkeypatch.setenv("LIQUIDTS_CACHE", str(tmp_path))
     broken = tmp_path / "broken.c"
     broken.write_text("this is not C\n")
-    assert native.load(broken) is None
-    assert "failed on broken.c" in native.unavailable_reason(broken)
+    with pytest.warns(RuntimeWarning, match="broken.c is not available"):
+        assert native.load(broken, {}) is None
+    assert "failed on broken.c" in native.unavailable_reason(broken, {})
     monkeypatch.setenv("LIQUIDTS_NATIVE", "0")
-    assert native.unavailable_reason(broken) == "disabled by LIQUIDTS_NATIVE=0"
+    assert native.unavailable_reason(broken, {}) == "disabled by LIQUIDTS_NATIVE=0"
 
 
 def test_loading_the_kernels_leaves_subnormal_numbers_alone():
     """Linked with -ffast-math, a library would switch the whole process to flush-to-zero."""
     script = (
         "import torch\n"
-        "from liquidts.kernels import native\n"
-        "from liquidts.kernels.cfc.native import _SOURCE as cfc\n"
-        "from liquidts.kernels.ltc.native import _SOURCE as ltc\n"
-        "assert native.load(cfc) is not None and native.load(ltc) is not None\n"
+        "from liquidts.kernels.cfc import native as cfc\n"
+        "from liquidts.kernels.ltc import native as ltc\n"
+        "assert cfc.library() is not None and ltc.library() is not None\n"
         "print((torch.tensor([1e-39]) * 1.0).item())\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert float(out) > 0.0
+
+
+def _fake_compiler(tmp_path, script: str):
+    cc = tmp_path / "fake-cc"
+    cc.write_text("#!/bin/sh\n" + script + "\n")
+    cc.chmod(0o755)
+    return str(cc)
+
+
+def test_a_hanging_compiler_times_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIQUIDTS_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", _fake_compiler(tmp_path, "exec sleep 30"))
+    monkeypatch.setattr(native, "BUILD_TIMEOUT_S", 0.5)
+    source = tmp_path / "slow.c"
+    source.write_text("int f(void) { return 1; }\n")
+    with pytest.warns(RuntimeWarning, match="did not finish slow.c within 0.5 s"):
+        assert native.load(source, {}) is None
+
+
+def test_an_unbuildable_kernel_warns_once_per_process_and_falls_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(native, "_libraries", {})
+    monkeypatch.setattr(native, "_failures", {})
+    monkeypatch.setenv("LIQUIDTS_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", _fake_compiler(tmp_path, "echo 'cc: no licence' >&2; exit 1"))
+    ltc, cfc = LTC(3, AutoNCP(8, 2)), CfC(3, AutoNCP(8, 2))
+    x = torch.randn(2, 4, 3)
+    with pytest.warns(RuntimeWarning) as caught:
+        with torch.no_grad():
+            results = [layer(x)[0] for layer in (ltc, cfc, ltc, cfc)]
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 2, messages
+    assert "inference.c is not available" in messages[0] and "no licence" in messages[0]
+    assert "scan.c is not available" in messages[1]
+    monkeypatch.setattr(native, "_libraries", {})
+    monkeypatch.setenv("LIQUIDTS_NATIVE", "0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # opting out is silent
+        with torch.no_grad():
+            torch.testing.assert_close(ltc(x)[0], results[0])
+            torch.testing.assert_close(cfc(x)[0], results[1])

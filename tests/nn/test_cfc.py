@@ -185,6 +185,24 @@ def test_backbone_dropout_after_every_backbone_layer(monkeypatch):
     assert calls == [0.25] * (3 * x.shape[1])
 
 
+def test_dropout_in_training_applies_without_gradient_too():
+    """Monte Carlo dropout (train mode under torch.no_grad()) used to take the inference fast path,
+    which has no dropout: every sample came out the same."""
+    model = CfC(3, 6, backbone_units=16, backbone_dropout=0.5).train()
+    x = torch.randn(4, 5, 3)
+    torch.manual_seed(1)
+    with_grad = model(x)[0]
+    with torch.no_grad():
+        torch.manual_seed(1)
+        torch.testing.assert_close(model(x)[0], with_grad.detach())  # the same masks, the same outputs
+        assert torch.stack([model(x)[0] for _ in range(4)]).std(0).mean() > 1e-3
+        model.cell.backbone_dropout = 0.0  # read at every call
+        torch.testing.assert_close(model(x)[0], model(x)[0])
+        model.cell.backbone_dropout = 0.5
+        model.eval()
+        torch.testing.assert_close(model(x)[0], model(x)[0])
+
+
 def test_state_dict_and_wiring_round_trip_rebuild_the_same_layer():
     torch.manual_seed(0)
     wiring = NCP(4, 3, 2, 2, 2, 3, 2, seed=7)
@@ -213,11 +231,11 @@ def test_absent_synapses_have_no_effect():
             cell.head.weight[absent] += 10.0
     torch.testing.assert_close(model(x, timespans=ts)[0], y)
     with torch.no_grad():
-        cached = model(x, timespans=ts)[0]  # the inference path caches packed weights
+        before = model(x, timespans=ts)[0]  # the inference path (the C kernel)
         model.cells[1].head.weight[model.cells[1].head_mask == 1] += 0.5
         changed = model(x, timespans=ts)[0]
-    torch.testing.assert_close(cached, y.detach(), **TOL)
-    assert not torch.allclose(changed, cached)  # the cache sees in-place parameter updates
+    torch.testing.assert_close(before, y.detach(), **TOL)
+    assert not torch.allclose(changed, before)  # it reads the weights of now
     torch.testing.assert_close(model(x, timespans=ts)[0].detach(), changed, **TOL)
 
 

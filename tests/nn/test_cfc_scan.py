@@ -4,12 +4,14 @@ Both run on the same weights; every output and every gradient (inputs, initial s
 weight of each cell) must agree. Float64 for a tight tolerance, then float32 and bfloat16.
 """
 
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from liquidts.activations import ACTIVATIONS
-from liquidts.kernels.cfc import cfc_reference, cfc_sequence
+from liquidts.kernels.cfc import cfc_reference, cfc_scan, effective
 from liquidts.nn import CfC, CfCCell, WiredCfCCell
 from liquidts.wirings import NCP, AutoNCP, Random
 
@@ -53,7 +55,7 @@ def _grads_both_ways(module, batch, steps, mode, activation, timespans, dtype=to
         if run == "reference":
             states, _ = cfc_reference(x_proj, h0, ts, w, mode, activation)
         else:
-            states = cfc_sequence(x_proj, h0, ts, w, mode, activation, backend="torch")
+            states = cfc_scan(x_proj, h0, ts, [effective(c) for c in w], mode, activation)
         loss = sum((s * r).sum() for s, r in zip(states, weights_out))
         grads = torch.autograd.grad(loss, leaves, allow_unused=True)
         results.append(([s.detach() for s in states], grads))
@@ -164,7 +166,20 @@ def test_layer_uses_the_scan_and_agrees_with_its_autograd_path():
 
 
 def test_triton_backend_on_cpu_explains_itself(monkeypatch):
+    pytest.importorskip("triton")
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     model = CfC(INPUTS, 4, backbone_units=4, backend="triton")
     with pytest.raises(RuntimeError, match="backend='triton' cannot run.*TRITON_INTERPRET=1"):
         model(torch.randn(2, 3, INPUTS))
+
+
+def test_without_triton_auto_runs_and_triton_explains(monkeypatch):
+    monkeypatch.setitem(sys.modules, "triton", None)  # `import triton` now raises ImportError
+    x = torch.randn(2, 3, INPUTS)
+    model = CfC(INPUTS, 4, backbone_units=4)
+    expected = model(x)[0]
+    model.backend = "triton"
+    with pytest.raises(RuntimeError, match="backend='triton' cannot run: triton is not importable"):
+        model(x)
+    model.backend = "auto"
+    torch.testing.assert_close(model(x)[0], expected)

@@ -142,3 +142,76 @@ def test_bad_construction_value(build, match):
 def test_bad_units(cls, units):
     with pytest.raises(TypeError, match=r"units must be a positive int or a Wiring, got"):
         cls(3, units)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_timespans_not_finite(make, bad):
+    layer = make()
+    x = torch.randn(2, 5, 3)
+    ts = torch.ones(2, 5)
+    ts[1, 2] = bad
+    with pytest.raises(ValueError, match=f"timespans must be finite numbers.*found {'NaN' if bad != bad else 'inf'}"):
+        layer(x, timespans=ts)
+    with pytest.raises(ValueError, match=f"timespans must be finite, got {bad}"):
+        layer(x, timespans=bad)
+    with torch.no_grad(), pytest.raises(ValueError, match="timespans must be finite numbers"):
+        layer(x, timespans=ts)
+    # Finite in float64 but infinite in the input's float32.
+    with pytest.raises(ValueError, match=r"found inf \(in the input's dtype, torch.float32\)"):
+        layer(x, timespans=torch.full((2, 5), 1e300, dtype=torch.float64))
+
+
+def test_timespans_of_another_dtype_are_converted(make):
+    layer = make()
+    x = torch.randn(2, 5, 3)
+    expected = layer(x, timespans=torch.full((2, 5), 2.0))[0]
+    for ts in (torch.full((2, 5), 2.0, dtype=torch.float64), torch.full((2, 5), 2, dtype=torch.int64)):
+        torch.testing.assert_close(layer(x, timespans=ts)[0], expected)
+
+
+def test_input_dtype_must_match_the_parameters(make):
+    layer = make()
+    with pytest.raises(TypeError, match=r"the input is torch.float64 but the layer's parameters are torch.float32; "
+                                        r"convert one of them \(x.to\(torch.float32\) or layer.to\(torch.float64\)\)"):
+        layer(torch.randn(2, 5, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="the input is on meta but the layer's parameters are on cpu"):
+        layer(torch.randn(2, 5, 3, device="meta"))
+
+
+def test_state_dtype_and_device_must_match_the_input(make):
+    layer = make()
+    x = torch.randn(2, 5, 3)
+    for grad in (True, False):
+        with torch.set_grad_enabled(grad):
+            with pytest.raises(TypeError, match="state h is torch.float64 but the input is torch.float32"):
+                layer(x, torch.zeros(2, layer.state_size, dtype=torch.float64))
+            with pytest.raises(ValueError, match="state h is on meta but the input is on cpu"):
+                layer(x, torch.zeros(2, layer.state_size, device="meta"))
+    mixed = make(mixed_memory=True)
+    with pytest.raises(TypeError, match="state c is torch.float16 but the input is torch.float32"):
+        mixed(x, (torch.zeros(2, layer.state_size), torch.zeros(2, layer.state_size, dtype=torch.float16)))
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-5), (torch.float16, 2e-2), (torch.bfloat16, 1e-1)])
+def test_every_float_dtype_runs_through_pytorch(make, dtype, tol):
+    """float64 (exact), float16 and bfloat16 (on the CPU: slower than float32, no C kernel) all run,
+    with and without gradient, and agree with float32 to their precision."""
+    torch.manual_seed(0)
+    layer = make()
+    x, ts = torch.randn(2, 5, 3), torch.rand(2, 5) + 0.5
+    expected = layer(x, timespans=ts)[0]
+    low = make()
+    low.load_state_dict(layer.state_dict())
+    low.to(dtype)
+    for grad in (True, False):
+        with torch.set_grad_enabled(grad):
+            y, h = low(x.to(dtype), torch.zeros(2, low.state_size, dtype=dtype), ts)
+        assert y.dtype == h.dtype == dtype
+        torch.testing.assert_close(y.float(), expected.detach(), rtol=tol, atol=tol)
+
+
+def test_adaptive_solver_refuses_float16():
+    layer = LTC(3, 4, solver="dopri5").half()
+    with pytest.raises(TypeError, match="the adaptive solver 'dopri5' cannot step in float16"):
+        layer(torch.randn(2, 5, 3, dtype=torch.float16))
+    LTC(3, 4, solver="rk4").half()(torch.randn(2, 5, 3, dtype=torch.float16))  # fixed steps work

@@ -195,3 +195,15 @@ def test_dense_wiring_with_a_torchdiffeq_solver():
     y_ref, h_ref = _by_hand(layer, x, ts, v0, lambda f, v, h: v + h * f(v))
     torch.testing.assert_close(h, h_ref)
     assert y.shape == (3, 4, 2)
+
+
+def test_solver_names_are_torchdiffeqs():
+    """liquidts lists torchdiffeq's methods itself (its table is private); they must stay the same."""
+    from torchdiffeq._impl.odeint import SOLVERS
+    from torchdiffeq._impl.solvers import FixedGridODESolver
+
+    from liquidts.nn.ode import ADAPTIVE, FIXED_GRID
+
+    usable = {name for name in SOLVERS if name != "scipy_solver"}  # scipy's needs numpy arrays, no autograd
+    assert set(ADAPTIVE) | set(FIXED_GRID) == usable
+    assert {n for n in usable if issubclass(SOLVERS[n], FixedGridODESolver)} == set(FIXED_GRID)

@@ -27,8 +27,6 @@ import torch.nn.functional as F
 
 from liquidts.activations import get_activation
 
-MODES = ("default", "no_gate", "pure")
-
 
 class CellWeights(NamedTuple):
     """Weights of one CfC cell.

@@ -30,12 +30,18 @@ import torch
 import triton
 import triton.language as tl
 
-from liquidts.kernels.cfc.reference import MODES, pack, pack_grads, unpack
+from liquidts.kernels.cfc.reference import pack, pack_grads, unpack
+from liquidts.kernels.cfc.variants import ACTIVATION_IDS, MODE_IDS
+from liquidts.kernels.dispatch import TRITON_MAX_CELLS as MAX_CELLS
+from liquidts.kernels.dispatch import triton_refusal
 
-#: activations the kernels implement, by the id they are compiled with
-KERNEL_ACTIVATIONS = {"lecun_tanh": 0, "tanh": 1, "relu": 2, "silu": 3, "gelu": 4}
-MAX_CELLS = 3
-MAX_HIDDEN = 2  # backbone layers after the first (backbone_layers <= 3)
+# The kernels are compiled for one mode and activation, by the ids of ``variants.py``.
+_NO_GATE = tl.constexpr(MODE_IDS["no_gate"])
+_PURE = tl.constexpr(MODE_IDS["pure"])
+_LECUN_TANH = tl.constexpr(ACTIVATION_IDS["lecun_tanh"])
+_TANH = tl.constexpr(ACTIVATION_IDS["tanh"])
+_RELU = tl.constexpr(ACTIVATION_IDS["relu"])
+_SILU = tl.constexpr(ACTIVATION_IDS["silu"])  # anything else is gelu
 #: padded fp32 weight elements per thread a program aims for (weights stay in registers across steps)
 WEIGHTS_PER_THREAD = 80
 #: padded weight elements per program up to which float32 products are IEEE (see _precision)
@@ -64,13 +70,13 @@ def _sigmoid(x):
 
 @triton.jit
 def _act(z, ACT: tl.constexpr):
-    if ACT == 0:
+    if ACT == _LECUN_TANH:
         a = 1.7159 * _tanh(0.666 * z)
-    elif ACT == 1:
+    elif ACT == _TANH:
         a = _tanh(z)
-    elif ACT == 2:
+    elif ACT == _RELU:
         a = tl.maximum(z, 0.0)
-    elif ACT == 3:
+    elif ACT == _SILU:
         a = z * _sigmoid(z)
     else:
         a = 0.5 * z * (1.0 + tl.erf(z * 0.7071067811865476))
@@ -79,14 +85,14 @@ def _act(z, ACT: tl.constexpr):
 
 @triton.jit
 def _act_grad(z, a, ACT: tl.constexpr):
-    if ACT == 0:
+    if ACT == _LECUN_TANH:
         t = a / 1.7159
         g = 1.7159 * 0.666 * (1.0 - t * t)
-    elif ACT == 1:
+    elif ACT == _TANH:
         g = 1.0 - a * a
-    elif ACT == 2:
+    elif ACT == _RELU:
         g = tl.where(z > 0, 1.0, 0.0)
-    elif ACT == 3:
+    elif ACT == _SILU:
         s = _sigmoid(z)
         g = s * (1.0 + z * (1.0 - s))
     else:
@@ -97,13 +103,13 @@ def _act_grad(z, a, ACT: tl.constexpr):
 @triton.jit
 def _gates(u1, u2, ua, ub, ts, w_tau, A, MODE: tl.constexpr):
     """New state from the heads (BB, HP) and the elapsed time ts (BB, 1)."""
-    if MODE == 2:
+    if MODE == _PURE:
         h = A - A * tl.exp(-ts * (tl.abs(w_tau) + tl.abs(u1))) * u1
     else:
         f1 = _tanh(u1)
         f2 = _tanh(u2)
         s = _sigmoid(ua * ts + ub)
-        if MODE == 1:
+        if MODE == _NO_GATE:
             h = f1 + s * f2
         else:
             h = f1 + s * (f2 - f1)
@@ -113,7 +119,7 @@ def _gates(u1, u2, ua, ub, ts, w_tau, A, MODE: tl.constexpr):
 @triton.jit
 def _gates_bwd(dh, u1, u2, ua, ub, ts, w_tau, A, MODE: tl.constexpr):
     """Gradients of the heads; the fifth value is exp(...) in pure mode (for dA, dw_tau)."""
-    if MODE == 2:
+    if MODE == _PURE:
         e = tl.exp(-ts * (tl.abs(w_tau) + tl.abs(u1)))
         d1 = -dh * A * e * (1.0 - ts * tl.abs(u1))
         d2 = d1
@@ -123,7 +129,7 @@ def _gates_bwd(dh, u1, u2, ua, ub, ts, w_tau, A, MODE: tl.constexpr):
         f1 = _tanh(u1)
         f2 = _tanh(u2)
         s = _sigmoid(ua * ts + ub)
-        if MODE == 1:
+        if MODE == _NO_GATE:
             d1 = dh * (1.0 - f1 * f1)
             db = dh * f2 * s * (1.0 - s)
         else:
@@ -283,7 +289,7 @@ def _load4(ptr, t, rows, B, H, HP: tl.constexpr, G: tl.constexpr):
 
 @triton.jit
 def _pure_vecs(w_tau, A, H, HP: tl.constexpr, MODE: tl.constexpr):
-    if MODE == 2:
+    if MODE == _PURE:
         wt = _vec(w_tau, 0, H, HP)
         av = _vec(A, 0, H, HP)
     else:
@@ -394,7 +400,7 @@ def _cfc_fwd_backbone_kernel(xp, ts, h0, rec, w1, b1, w2, b2, wh, bh, w_tau, A, 
                              N_HIDDEN: tl.constexpr, MODE: tl.constexpr, ACT: tl.constexpr,
                              PREC: tl.constexpr,
                              BB: tl.constexpr, HP: tl.constexpr, KP: tl.constexpr):
-    G: tl.constexpr = 1 if MODE == 2 else 4
+    G: tl.constexpr = 1 if MODE == _PURE else 4
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     hcol = tl.arange(0, HP)[None, :]
     h = tl.load(h0 + rows[:, None] * H + hcol, mask=(rows[:, None] < B) & (hcol < H), other=0.0).to(tl.float32)
@@ -425,7 +431,7 @@ def _cfc_fwd_cascade_kernel(xp, ts,
                             N_CELLS: tl.constexpr, MODE: tl.constexpr, HAS_MASK: tl.constexpr,
                             PREC: tl.constexpr,
                             BB: tl.constexpr, HP0: tl.constexpr, HP1: tl.constexpr, HP2: tl.constexpr):
-    G: tl.constexpr = 1 if MODE == 2 else 4
+    G: tl.constexpr = 1 if MODE == _PURE else 4
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     s0 = _rows(h00, 0, rows, B, H0, 0, H0, HP0)  # (BB, HP0)
     wt0, av0 = _pure_vecs(wtau0, A0, H0, HP0, MODE)
@@ -470,7 +476,7 @@ def _cfc_bwd_backbone_kernel(xp, ts, hprev, dout, rec, w1, b1, w2, b2, wh, bh, w
                              N_HIDDEN: tl.constexpr, MODE: tl.constexpr, ACT: tl.constexpr,
                              PREC: tl.constexpr,
                              BB: tl.constexpr, HP: tl.constexpr, KP: tl.constexpr):
-    G: tl.constexpr = 1 if MODE == 2 else 4
+    G: tl.constexpr = 1 if MODE == _PURE else 4
     pid = tl.program_id(0)
     rows = pid * BB + tl.arange(0, BB)
     wt, av = _pure_vecs(w_tau, A, H, HP, MODE)
@@ -491,7 +497,7 @@ def _cfc_bwd_backbone_kernel(xp, ts, hprev, dout, rec, w1, b1, w2, b2, wh, bh, w
         dh = _rows(dout, t, rows, B, H, 0, H, HP) + carry
         d1, d2, d3, d4, e = _gates_bwd(dh, u1, u2, ua, ub, tsv, wt, av, MODE)
         _store4(du, d1, d2, d3, d4, t, rows, B, H, HP, G)
-        if MODE == 2:
+        if MODE == _PURE:
             acc_A += tl.sum(dh * (1.0 - e * u1), axis=0)[None, :]
             acc_wt += tl.sum(dh * av * u1 * e * tsv, axis=0)[None, :]
         da = _mm4_sum(d1, d2, d3, d4, g1, g2, g3, g4, G, PREC)  # (BB, KP)
@@ -510,7 +516,7 @@ def _cfc_bwd_backbone_kernel(xp, ts, hprev, dout, rec, w1, b1, w2, b2, wh, bh, w
         _store_rows(dz0, dz, t, rows, B, K, 0, K, KP)
         carry = tl.dot(dz, rec_n, input_precision=PREC)  # (BB, HP)
     _store_rows(dh0, carry, 0, rows, B, H, 0, H, HP)
-    if MODE == 2:
+    if MODE == _PURE:
         c = tl.arange(0, HP)[None, :]
         tl.store(part_A + pid * H + c, acc_A, mask=c < H)
         tl.store(part_wt + pid * H + c, acc_wt, mask=c < H)
@@ -534,7 +540,7 @@ def _wired_cell_bwd(x1, x2, x3, x4, hp, dh, tsv, wt, av, i1, i2, i3, i4, r1, r2,
     else:
         u1, u2, u3, u4 = _wired_heads(x1, hp, i1, i2, i3, i4, r1, r2, r3, r4, b1, b2, b3, b4, G, PREC)
     d1, d2, d3, d4, e = _gates_bwd(dh, u1, u2, u3, u4, tsv, wt, av, MODE)
-    if MODE == 2:
+    if MODE == _PURE:
         acc_A += tl.sum(dh * (1.0 - e * u1), axis=0)[None, :]
         acc_wt += tl.sum(dh * av * u1 * e * tsv, axis=0)[None, :]
     carry = _mm4_sum(d1, d2, d3, d4, rr1, rr2, rr3, rr4, G, PREC)
@@ -560,7 +566,7 @@ def _cfc_bwd_cascade_kernel(xp, ts,
                             N_CELLS: tl.constexpr, MODE: tl.constexpr, HAS_MASK: tl.constexpr,
                             PREC: tl.constexpr,
                             BB: tl.constexpr, HP0: tl.constexpr, HP1: tl.constexpr, HP2: tl.constexpr):
-    G: tl.constexpr = 1 if MODE == 2 else 4
+    G: tl.constexpr = 1 if MODE == _PURE else 4
     pid = tl.program_id(0)
     rows = pid * BB + tl.arange(0, BB)
     wt0, av0 = _pure_vecs(wtau0, A0, H0, HP0, MODE)
@@ -629,7 +635,7 @@ def _cfc_bwd_cascade_kernel(xp, ts,
 
 @triton.jit
 def _store_partials(part_A, part_wt, acc_A, acc_wt, pid, H, HP: tl.constexpr, MODE: tl.constexpr):
-    if MODE == 2:
+    if MODE == _PURE:
         c = tl.arange(0, HP)[None, :]
         tl.store(part_A + pid * H + c, acc_A, mask=c < H)
         tl.store(part_wt + pid * H + c, acc_wt, mask=c < H)
@@ -720,7 +726,7 @@ def _forward(x_proj, ts, h0, cells, mode, activation):
     """Launch the forward kernel; returns per cell the states (T, B, H_l) in the input dtype."""
     steps, batch = x_proj.shape[0], x_proj.shape[1]
     G = 1 if mode == "pure" else 4
-    meta = dict(MODE=MODES.index(mode))
+    meta = dict(MODE=MODE_IDS[mode])
     outs = [x_proj.new_empty(steps, batch, h.shape[-1]) for h in h0]
     grid = (triton.cdiv(batch, _block_rows(batch, x_proj.device)),)
     w = cells[0]
@@ -731,7 +737,7 @@ def _forward(x_proj, ts, h0, cells, mode, activation):
         _cfc_fwd_backbone_kernel[grid](
             x_proj, ts, h0[0], *args, w.w_tau if w.w_tau is not None else args[0],
             w.A if w.A is not None else args[0], outs[0], steps, batch, H, K,
-            N_HIDDEN=n_hidden, ACT=KERNEL_ACTIVATIONS[activation],
+            N_HIDDEN=n_hidden, ACT=ACTIVATION_IDS[activation],
             PREC=_precision(x_proj.dtype, size), num_warps=_warps(size), **meta)
         return outs
     sizes = [h.shape[-1] for h in h0]
@@ -760,7 +766,7 @@ def _backward(x_proj, ts, h0, cells, outs, douts, mode, activation):
     steps, batch = x_proj.shape[0], x_proj.shape[1]
     G = 1 if mode == "pure" else 4
     dtype = x_proj.dtype
-    meta = dict(MODE=MODES.index(mode))
+    meta = dict(MODE=MODE_IDS[mode])
     n_prog = triton.cdiv(batch, _block_rows(batch, x_proj.device))
     grid = (n_prog,)
     hprev = [torch.cat([h.unsqueeze(0), o[:-1]]) for h, o in zip(h0, outs)]  # (T, B, H_l)
@@ -783,7 +789,7 @@ def _backward(x_proj, ts, h0, cells, outs, douts, mode, activation):
         _cfc_bwd_backbone_kernel[grid](
             x_proj, ts, hprev[0], douts[0], *args, w.w_tau if w.w_tau is not None else args[0],
             w.A if w.A is not None else args[0], *pad3(dz), *pad3(acts), du, dh0[0], *parts[0],
-            steps, batch, H, K, N_HIDDEN=n_hidden, ACT=KERNEL_ACTIVATIONS[activation],
+            steps, batch, H, K, N_HIDDEN=n_hidden, ACT=ACTIVATION_IDS[activation],
             PREC=_precision(x_proj.dtype, size), num_warps=_warps(size), **meta)
         g = grads[0]
         g["rec_weight"] = _rows2d(dz[0]).t() @ _rows2d(hprev[0])
@@ -857,28 +863,17 @@ class _CfCTriton(torch.autograd.Function):
 
 
 def check_supported(x_proj, h0, cells, mode, activation):
-    """Raise a ValueError/TypeError naming what the kernels do not cover."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; valid options are {list(MODES)}")
-    if activation not in KERNEL_ACTIVATIONS:
-        raise ValueError(f"the Triton CfC kernel does not implement activation {activation!r}; "
-                         f"supported: {sorted(KERNEL_ACTIVATIONS)} (use backend='torch')")
-    if x_proj.dtype not in (torch.float32, torch.bfloat16):
-        raise TypeError(f"the Triton CfC kernel takes float32 or bfloat16 inputs, got {x_proj.dtype} "
-                        "(use backend='torch')")
-    if not 1 <= len(cells) <= MAX_CELLS:
-        raise ValueError(f"the Triton CfC kernel runs 1 to {MAX_CELLS} cascaded cells (wiring layers), "
-                         f"got {len(cells)} (use backend='torch')")
-    if cells[0].head_weight is not None:
-        if len(cells) > 1:
-            raise ValueError("the Triton CfC kernel runs a backbone only for a single (unwired) cell")
-        if len(cells[0].hidden) > MAX_HIDDEN:
-            raise ValueError(f"the Triton CfC kernel supports backbone_layers <= {MAX_HIDDEN + 1}, got "
-                             f"{len(cells[0].hidden) + 1} (use backend='torch')")
-        if cells[0].mask is not None:
-            raise ValueError("a wiring mask applies to backbone-free cells only")
-    elif any(w.head_weight is not None for w in cells):
+    """Raise a ValueError/TypeError naming what the kernels do not cover (``dispatch.triton_refusal``)."""
+    if mode not in MODE_IDS:
+        raise ValueError(f"unknown mode {mode!r}; valid options are {list(MODE_IDS)}")
+    has_backbone = cells[0].head_weight is not None
+    if any((w.head_weight is not None) != has_backbone for w in cells):
         raise ValueError("the Triton CfC kernel needs all cascaded cells without backbone")
+    if has_backbone and cells[0].mask is not None:
+        raise ValueError("a wiring mask applies to backbone-free cells only")
+    refusal = triton_refusal(x_proj.dtype, len(cells), len(cells[0].hidden), has_backbone, activation)
+    if refusal is not None:
+        raise refusal
     tensors = [x_proj, *h0] + [t for w in cells for t in (w.rec_weight, w.in_weight) if t is not None]
     if any(t.device != x_proj.device for t in tensors):
         raise ValueError("the Triton CfC kernel needs all tensors on one device")

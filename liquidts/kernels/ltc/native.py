@@ -14,6 +14,14 @@ import torch
 from liquidts.kernels import native
 
 _SOURCE = Path(__file__).with_name("scan.c")
+_I, _P = native.int64, native.pointer
+_SIGNATURES = {
+    # T, U, B, N, E, v0, base, h, cm, src, dst, sigma, bias, werev, w, out, V, S, D, work
+    "ltc_forward": (None, [_I] * 5 + [_P] * 15),
+    # T, U, B, N, E, h, cm, src, dst, sigma, werev, w, out, V, S, D, dout,
+    # dv0, dbase, dcm, dsigma, dbias, dwerev, dw, work
+    "ltc_backward": (None, [_I] * 5 + [_P] * 20),
+}
 
 
 class Synapses(NamedTuple):
@@ -28,60 +36,64 @@ class Synapses(NamedTuple):
     w: torch.Tensor  # (E,)
 
 
-def unavailable_reason(*tensors: torch.Tensor) -> str | None:
-    """Why the C kernel cannot run on these tensors' devices and dtypes, or None when it can."""
-    for t in tensors:
-        if t.device.type != "cpu" or t.dtype != torch.float32:
-            return f"the C kernel runs float32 CPU tensors (got {t.dtype} on {t.device.type})"
-    return native.unavailable_reason(_SOURCE)
+def library():
+    return native.load(_SOURCE, _SIGNATURES)
+
+
+def unavailable_reason() -> str | None:
+    """Why the C kernel cannot run here (no compiler, a failed build, opted out), or None."""
+    return native.unavailable_reason(_SOURCE, _SIGNATURES)
 
 
 def _c(t: torch.Tensor) -> torch.Tensor:
     return t.detach().contiguous()
 
 
+def _addresses(named: dict) -> list:
+    """Checked addresses (:func:`~liquidts.kernels.native.address`) of the named tensors, in order:
+    the synapse indices are int64, everything else float32."""
+    return [native.address(t, name, torch.int64 if name in ("src", "dst") else torch.float32)
+            for name, t in named.items()]
+
+
 class _LTCScanNative(torch.autograd.Function):
     @staticmethod
     def forward(ctx, unfolds, keep, v0, base, h, cm, src, dst, sigma, bias, werev, w):
-        lib = native.load(_SOURCE)
         steps, batch, n2 = base.shape
         n, e = n2 // 2, src.numel()
-        p = native.pointer
         v0_t, base_t = _c(v0.t()), _c(base.permute(0, 2, 1))  # (N, B), (T, 2N, B)
         h_t = _c(h.reshape(steps, batch))
-        weights = [_c(t) for t in (cm, src, dst, sigma, bias, werev, w)]
+        cm, src, dst, sigma, bias, werev, w = (_c(t) for t in (cm, src, dst, sigma, bias, werev, w))
         out = base.new_empty(steps, n, batch)
         # What the backward reads (T*U*B*(2N+E) numbers), only when a gradient is wanted.
         V, S, D = ((base.new_empty(steps * unfolds, n, batch), base.new_empty(steps * unfolds, e, batch),
                     base.new_empty(steps * unfolds, n, batch)) if keep else (None, None, None))
         work = base.new_empty((4 * n + 1) * batch)
-        lib.ltc_forward(*(native.int64(v) for v in (steps, unfolds, batch, n, e)),
-                        p(v0_t), p(base_t), p(h_t), *(p(t) for t in weights),
-                        p(out), *(None if t is None else p(t) for t in (V, S, D)), p(work))
+        tensors = dict(v0=v0_t, base=base_t, h=h_t, cm=cm, src=src, dst=dst, sigma=sigma, bias=bias,
+                       werev=werev, w=w, out=out, V=V, S=S, D=D, work=work)
+        library().ltc_forward(steps, unfolds, batch, n, e, *_addresses(tensors))
         ctx.unfolds = unfolds
-        cm, src, dst, sigma, _, werev, w = weights  # the bias does not enter the backward
+        # The bias does not enter the backward.
         ctx.save_for_backward(h_t, cm, src, dst, sigma, werev, w, out, V, S, D)
         return out.permute(0, 2, 1)  # (T, B, N)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dout):
-        lib = native.load(_SOURCE)
         h_t, cm, src, dst, sigma, werev, w, out, V, S, D = ctx.saved_tensors
         steps, n, batch = out.shape
         e = src.numel()
-        p = native.pointer
         dout_t = _c(dout.permute(0, 2, 1))  # (T, N, B)
         dv0 = out.new_empty(n, batch)
         dbase = out.new_empty(steps, 2 * n, batch)
         dcm = torch.empty_like(cm)
-        dsyn = [torch.empty_like(sigma) for _ in range(4)]  # sigma, bias, werev, w
+        dsigma, dbias, dwerev, dw = (torch.empty_like(sigma) for _ in range(4))
         work = out.new_empty((5 * n + 4 * e) * batch)
-        lib.ltc_backward(*(native.int64(v) for v in (steps, ctx.unfolds, batch, n, e)),
-                         p(h_t), p(cm), p(src), p(dst), p(sigma), p(werev), p(w),
-                         p(out), p(V), p(S), p(D), p(dout_t),
-                         p(dv0), p(dbase), p(dcm), *(p(t) for t in dsyn), p(work))
-        return (None, None, dv0.t(), dbase.permute(0, 2, 1), None, dcm, None, None, *dsyn)
+        tensors = dict(h=h_t, cm=cm, src=src, dst=dst, sigma=sigma, werev=werev, w=w, out=out, V=V, S=S, D=D,
+                       dout=dout_t, dv0=dv0, dbase=dbase, dcm=dcm, dsigma=dsigma, dbias=dbias, dwerev=dwerev,
+                       dw=dw, work=work)
+        library().ltc_backward(steps, ctx.unfolds, batch, n, e, *_addresses(tensors))
+        return (None, None, dv0.t(), dbase.permute(0, 2, 1), None, dcm, None, None, dsigma, dbias, dwerev, dw)
 
 
 def ltc_scan_native(v0, base, h, cm, synapses: Synapses, unfolds: int) -> torch.Tensor:

@@ -11,12 +11,16 @@
  *   v'   = (cm v + h num) / (cm + h cond)
  *
  * Letters: T steps, U unfolds, B batch, N neurons, E synapses. Shapes are given innermost last.
+ *
+ * Divisions by the denominator run in double: under -ffast-math a float division is a reciprocal
+ * estimate, which is 0 once the denominator passes 2^126 (a long gap times a conductance), and the
+ * potential with it (stable_math.h says why); in double, every finite denominator divides exactly.
  */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+#include "stable_math.h"
 
 /* v0 (N,B); base (T,2N,B) drive | conductance; h (T,B); cm (N); synapses src, dst, sigma, bias,
  * werev, w (E). Writes out (T,N,B) and, when the backward will run (V, S, D not NULL), V (T*U,N,B)
@@ -47,7 +51,7 @@ void ltc_forward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
                 float *s = S ? S + (i * E + e) * B : act, *nd = num + dst[e] * B, *cd = cond + dst[e] * B;
                 float sg = sigma[e], bi = bias[e], we = werev[e], ww = w[e];
                 for (int64_t b = 0; b < B; b++) {
-                    float a = sigmoidf(sg * vs[b] + bi);
+                    float a = stable_sigmoid(sg * vs[b] + bi);
                     s[b] = a;
                     nd[b] += we * a;
                     cd[b] += ww * a;
@@ -58,9 +62,9 @@ void ltc_forward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
             for (int64_t n = 0; n < N; n++) {
                 float c = cm[n];
                 for (int64_t b = 0; b < B; b++) {
-                    float den = c + ht[b] * cond[n * B + b];
-                    if (D) D[(i * N + n) * B + b] = den;
-                    vn[n * B + b] = (c * v[n * B + b] + ht[b] * num[n * B + b]) / den;
+                    double den = (double)c + (double)ht[b] * cond[n * B + b];
+                    if (D) D[(i * N + n) * B + b] = (float)den;
+                    vn[n * B + b] = (float)(((double)c * v[n * B + b] + (double)ht[b] * num[n * B + b]) / den);
                 }
             }
             v = vn;
@@ -99,7 +103,7 @@ void ltc_backward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
             float c = cm[n];
             for (int64_t b = 0; b < B; b++) {
                 int64_t k = n * B + b;
-                float g = carry[k] / Di[k];          /* d loss / d (h num), before the factor h */
+                float g = (float)((double)carry[k] / Di[k]);  /* d loss / d (h num), before the factor h */
                 float gc = -g * after[k];             /* d loss / d (h cond) */
                 gnum[k] = ht[b] * g;
                 gcond[k] = ht[b] * gc;

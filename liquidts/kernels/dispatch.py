@@ -1,0 +1,136 @@
+"""Which implementation runs a call of a liquid layer: one decision per layer, made here only.
+
+CfC paths:
+
+* ``"reference"``: the autograd step loop of ``kernels/cfc/reference.py``, the definition. The only
+  path with the memory cell (``mixed_memory``), backbone dropout in training and timespans that
+  need a gradient, so those always take it, with or without ``torch.no_grad()``.
+* ``"triton"``: the fused Triton kernels (CUDA, or the interpreter with ``TRITON_INTERPRET=1``).
+* ``"c"``: the C inference kernel (no gradient, float32 on the CPU, small cells and batches).
+* ``"inference"``: the PyTorch inference loop (no gradient).
+* ``"scan"``: PyTorch with the hand-written backward (training).
+
+LTC paths: ``"c"`` (the fused solver in C, float32 on the CPU), ``"scan"`` (the same in PyTorch,
+sparse wirings), ``"loop"`` (the fused solver step by step, autograd: memory cell, timespans that
+need a gradient, dense wirings), ``"ode"`` (a torchdiffeq solver step by step).
+
+Every path computes the same function; a path is taken only for calls it computes exactly. The
+decisions are pure functions of what the call is (device type, dtype, cell shapes, mode,
+activation, training/dropout, gradient) and of two facts about the machine passed in as
+functions, asked only when they matter (can the Triton / C kernel run here?), so what
+``backend="auto"`` does on a GPU is tested without one. The layers check beforehand that the
+input, the state, the timespans and the parameters share one dtype and device, and the C
+kernels check every tensor they are handed (``native.address``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import torch
+
+from liquidts.kernels.cfc.variants import ACTIVATION_IDS
+
+CFC_BACKENDS = ("auto", "torch", "triton")
+CFC_PATHS = ("reference", "triton", "c", "inference", "scan")
+LTC_PATHS = ("c", "scan", "loop", "ode")
+
+#: Cascaded cells (wiring layers) and backbone layers after the first the Triton kernels hold.
+TRITON_MAX_CELLS = 3
+TRITON_MAX_HIDDEN = 2
+TRITON_DTYPES = (torch.float32, torch.bfloat16)
+
+#: Above this many multiply-adds per step (batch x weights), PyTorch's matrix products beat the C loops.
+C_MAX_STEP_WORK = 1 << 15
+
+Reason = Callable[[], "str | None"]
+
+
+def triton_unavailable_reason(device_type: str) -> str | None:
+    """Why the Triton kernel cannot run on ``device_type`` tensors here, or None when it can."""
+    try:
+        import triton  # noqa: F401
+    except ImportError as err:
+        return f"triton is not importable ({err}); install it with `pip install triton` on Linux"
+    if device_type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        return (f"the Triton kernel runs on CUDA tensors (got a {device_type} tensor); "
+                "set TRITON_INTERPRET=1 to run it on the CPU through Triton's interpreter")
+    try:
+        from liquidts.kernels.cfc import triton as _  # noqa: F401
+    except ImportError as err:
+        return f"the Triton CfC kernel is not available in this build ({err})"
+    return None
+
+
+def triton_refusal(dtype: torch.dtype, n_cells: int, n_hidden: int, has_backbone: bool,
+                   activation: str) -> Exception | None:
+    """The error naming what the Triton kernels do not cover in a call, or None when they cover it.
+
+    ``n_cells``: cascaded cells (wiring layers; 1 unwired); ``n_hidden``: backbone layers after the
+    first; ``has_backbone``: the cells have a backbone (``backbone_layers >= 1``).
+    """
+    if dtype not in TRITON_DTYPES:
+        return TypeError(f"the Triton CfC kernel takes float32 or bfloat16 inputs, got {dtype} (use backend='torch')")
+    if not 1 <= n_cells <= TRITON_MAX_CELLS:
+        return ValueError(f"the Triton CfC kernel runs 1 to {TRITON_MAX_CELLS} cascaded cells (wiring layers), "
+                          f"got {n_cells} (use backend='torch')")
+    if has_backbone:
+        if n_cells > 1:
+            return ValueError("the Triton CfC kernel runs a backbone only for a single (unwired) cell")
+        if n_hidden > TRITON_MAX_HIDDEN:
+            return ValueError(f"the Triton CfC kernel supports backbone_layers <= {TRITON_MAX_HIDDEN + 1}, got "
+                              f"{n_hidden + 1} (use backend='torch')")
+        if activation not in ACTIVATION_IDS:
+            return ValueError(f"the Triton CfC kernel does not implement activation {activation!r}; "
+                              f"supported: {sorted(ACTIVATION_IDS)} (use backend='torch')")
+    return None
+
+
+def choose_cfc_path(*, device_type: str, dtype: torch.dtype, backend: str, n_cells: int, n_hidden: int,
+                    has_backbone: bool, activation: str, grad: bool, mixed_memory: bool, dropout_active: bool,
+                    timespans_need_grad: bool, step_work: int, triton_reason: Reason, c_reason: Reason) -> str:
+    """The CfC path (one of :data:`CFC_PATHS`) for a call.
+
+    ``grad``: autograd records this call (``torch.is_grad_enabled()``); ``dropout_active``: the
+    layer is training with ``backbone_dropout > 0``; ``step_work``: batch x weights of one step.
+    ``triton_reason`` / ``c_reason``: why the Triton / C kernel cannot run here (None: it can).
+
+    ``backend="triton"`` raises (RuntimeError for the machine, ValueError/TypeError for the call)
+    where the kernel cannot run the call; ``"auto"`` then takes a PyTorch path instead.
+    """
+    if backend not in CFC_BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid options are {list(CFC_BACKENDS)}")
+    if mixed_memory or dropout_active or timespans_need_grad:
+        return "reference"
+    if backend == "triton" or (backend == "auto" and device_type == "cuda"):
+        refusal = triton_refusal(dtype, n_cells, n_hidden, has_backbone, activation)
+        reason = triton_reason() if refusal is None else None
+        if refusal is None and reason is None:
+            return "triton"
+        if backend == "triton":
+            if refusal is not None:
+                raise type(refusal)(f"backend='triton' cannot run this call: {refusal}")
+            raise RuntimeError(f"backend='triton' cannot run: {reason}")
+    if grad:
+        return "scan"
+    if (device_type == "cpu" and dtype is torch.float32 and (not has_backbone or activation in ACTIVATION_IDS)
+            and step_work <= C_MAX_STEP_WORK and c_reason() is None):
+        return "c"
+    return "inference"
+
+
+def choose_ltc_path(*, device_type: str, dtype: torch.dtype, solver: str, mixed_memory: bool,
+                    timespans_need_grad: bool, sparse: bool, c_reason: Reason) -> str:
+    """The LTC path (one of :data:`LTC_PATHS`) for a call.
+
+    ``solver``: ``"semi_implicit"`` (the fused solver) or a torchdiffeq method; ``sparse``: the
+    wiring is sparse enough for the edge-list scan; ``c_reason``: why the C kernel cannot run here.
+    """
+    if solver != "semi_implicit":
+        return "ode"
+    if mixed_memory or timespans_need_grad:
+        return "loop"
+    if device_type == "cpu" and dtype is torch.float32 and c_reason() is None:
+        return "c"
+    return "scan" if sparse else "loop"

@@ -1,0 +1,106 @@
+"""The path decisions of ``liquidts.kernels.dispatch``, as pure functions: what a call runs on a GPU,
+with or without Triton, is decided here without one."""
+
+import pytest
+import torch
+
+from liquidts.kernels.dispatch import C_MAX_STEP_WORK, choose_cfc_path, choose_ltc_path
+
+
+def _never():
+    raise AssertionError("this machine fact should not be asked for this call")
+
+
+def cfc(**changes):
+    """An NCP CfC's streaming call on the CPU without gradient, as changed by ``changes``."""
+    call = dict(device_type="cpu", dtype=torch.float32, backend="auto", n_cells=3, n_hidden=0, has_backbone=False,
+                activation="lecun_tanh", grad=False, mixed_memory=False, dropout_active=False,
+                timespans_need_grad=False, step_work=1000, triton_reason=lambda: None, c_reason=lambda: None)
+    call.update(changes)
+    return choose_cfc_path(**call)
+
+
+ON_GPU = dict(device_type="cuda", c_reason=_never)
+
+
+@pytest.mark.parametrize("grad", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_auto_on_cuda_runs_triton_where_it_can(grad, dtype):
+    assert cfc(**ON_GPU, grad=grad, dtype=dtype) == "triton"
+    assert cfc(**ON_GPU, grad=grad, dtype=dtype, n_cells=1, n_hidden=2, has_backbone=True) == "triton"
+
+
+@pytest.mark.parametrize("case", [
+    dict(dtype=torch.float64), dict(dtype=torch.float16), dict(n_cells=4),
+    dict(n_cells=1, has_backbone=True, n_hidden=3), dict(triton_reason=lambda: "triton is not importable"),
+], ids=["float64", "float16", "4_wiring_layers", "4_backbone_layers", "no_triton"])
+@pytest.mark.parametrize("grad", [True, False])
+def test_auto_on_cuda_falls_back_to_pytorch_where_triton_cannot(case, grad):
+    assert cfc(**ON_GPU, **case, grad=grad) == ("scan" if grad else "inference")
+
+
+@pytest.mark.parametrize("case,error,match", [
+    (dict(dtype=torch.float64), TypeError, "float32 or bfloat16 inputs, got torch.float64"),
+    (dict(dtype=torch.float16), TypeError, "got torch.float16"),
+    (dict(n_cells=4), ValueError, "1 to 3 cascaded cells"),
+    (dict(n_cells=1, has_backbone=True, n_hidden=3), ValueError, "backbone_layers <= 3, got 4"),
+    (dict(triton_reason=lambda: "triton is not importable (x)"), RuntimeError, "triton is not importable"),
+])
+@pytest.mark.parametrize("device_type", ["cuda", "cpu"])
+def test_explicit_triton_raises_naming_why(case, error, match, device_type):
+    with pytest.raises(error, match="backend='triton' cannot run.*" + match):
+        cfc(device_type=device_type, backend="triton", c_reason=_never, **case)
+
+
+@pytest.mark.parametrize("backend", ["auto", "torch", "triton"])
+@pytest.mark.parametrize("device_type", ["cpu", "cuda"])
+@pytest.mark.parametrize("case", [dict(mixed_memory=True), dict(dropout_active=True), dict(timespans_need_grad=True)],
+                         ids=["memory", "dropout", "timespans_grad"])
+@pytest.mark.parametrize("grad", [True, False])
+def test_only_the_reference_has_memory_dropout_and_timespan_gradients(backend, device_type, case, grad):
+    """Dropout in training, in particular, must not be skipped under torch.no_grad() (Monte Carlo dropout)."""
+    assert cfc(backend=backend, device_type=device_type, grad=grad, triton_reason=_never, c_reason=_never,
+               **case) == "reference"
+
+
+def test_cpu_paths():
+    assert cfc() == "c"
+    assert cfc(grad=True, c_reason=_never) == "scan"
+    assert cfc(step_work=C_MAX_STEP_WORK + 1, c_reason=_never) == "inference"
+    assert cfc(c_reason=lambda: "no C compiler found") == "inference"
+    for dtype in (torch.float64, torch.float16, torch.bfloat16):
+        assert cfc(dtype=dtype, c_reason=_never) == "inference"
+    assert cfc(backend="torch") == "c"
+    # A wired CfC ignores its activation (no backbone); an unwired one needs the kernel to have it.
+    assert cfc(activation="softsign") == "c"
+    assert cfc(activation="softsign", has_backbone=True, n_cells=1, c_reason=_never) == "inference"
+    # backend="torch" on a GPU never asks for Triton.
+    assert cfc(**ON_GPU, backend="torch", triton_reason=_never) == "inference"
+    # On the CPU, explicit Triton runs the interpreter when the machine allows it.
+    assert cfc(backend="triton", c_reason=_never) == "triton"
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="unknown backend 'cuda'"):
+        cfc(backend="cuda")
+
+
+def ltc(**changes):
+    call = dict(device_type="cpu", dtype=torch.float32, solver="semi_implicit", mixed_memory=False,
+                timespans_need_grad=False, sparse=True, c_reason=lambda: None)
+    call.update(changes)
+    return choose_ltc_path(**call)
+
+
+def test_ltc_paths():
+    assert ltc() == "c"
+    assert ltc(c_reason=lambda: "disabled by LIQUIDTS_NATIVE=0") == "scan"
+    assert ltc(c_reason=lambda: "no compiler", sparse=False) == "loop"
+    for dtype in (torch.float64, torch.float16, torch.bfloat16):
+        assert ltc(dtype=dtype, c_reason=_never) == "scan"
+    assert ltc(device_type="cuda", c_reason=_never) == "scan"
+    assert ltc(mixed_memory=True, c_reason=_never) == "loop"
+    assert ltc(timespans_need_grad=True, c_reason=_never) == "loop"
+    for solver in ("dopri5", "rk4"):
+        assert ltc(solver=solver, c_reason=_never) == "ode"
+        assert ltc(solver=solver, mixed_memory=True, c_reason=_never) == "ode"
