@@ -140,7 +140,7 @@ class Wiring:
     def from_dict(cls, config: dict) -> "Wiring":
         return wiring_from_dict(config)
 
-    # ----------------------------------------------------------------- drawing
+    # ----------------------------------------------------------------- graph (drawn by liquidts.plotting.draw_wiring)
     def get_graph(self):
         """The wiring as a ``networkx.DiGraph`` with ``neuron_type`` nodes and ``polarity`` edges."""
         if not self.is_built():
@@ -163,19 +163,6 @@ class Wiring:
             if neuron_id in self.get_neurons_of_layer(layer):
                 return layer
         raise ValueError(f"neuron {neuron_id} belongs to no layer")
-
-    def draw(self, ax=None, layout: str = "layered", weights: np.ndarray | None = None,
-             sensory_weights: np.ndarray | None = None, labels: bool = False):
-        """Draw the graph with matplotlib; returns the ``Axes``.
-
-        Neurons are coloured by type (sensory, inter, command, motor); excitatory synapses are
-        green, inhibitory red. ``weights`` (units, units) and ``sensory_weights`` (input_dim,
-        units), e.g. learned synaptic strengths, set each edge's width.
-        """
-        from liquidts.plotting import draw_wiring
-
-        return draw_wiring(self, ax=ax, layout=layout, weights=weights,
-                           sensory_weights=sensory_weights, labels=labels)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._constructor_args().items())

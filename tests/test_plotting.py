@@ -135,7 +135,7 @@ def test_draw_wiring_widths_follow_weights_and_reuse_given_axes():
     w = _ncp()
     weights = np.abs(np.random.default_rng(0).normal(size=(w.units, w.units)))
     ax = Figure().add_subplot()
-    assert w.draw(ax=ax, weights=weights) is ax
+    assert draw_wiring(w, ax=ax, weights=weights) is ax
     widths = _edges(ax).get_linewidths()[w.sensory_synapse_count:]  # internal edges follow sensory ones
     drawn = weights[np.nonzero(w.adjacency_matrix)]
     assert np.argmax(widths) == np.argmax(drawn) and np.argmin(widths) == np.argmin(drawn)

@@ -1,6 +1,8 @@
 """Wirings: the same graphs as ncps for the same seeds, serialisation, validation and drawing."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -189,20 +191,10 @@ def test_graph():
     assert g.edges[f"neuron_{src}", f"neuron_{dest}"]["polarity"] == w.adjacency_matrix[src, dest]
 
 
-def test_draw_returns_axes():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.axes import Axes
-
-    w = wirings.lane_keeping_ncp()
-    w.build(4)
-    fig, ax = plt.subplots()
-    try:
-        assert w.draw(ax=ax) is ax
-        assert isinstance(w.draw(), Axes)
-        weights = np.random.default_rng(0).random((19, 19))
-        assert isinstance(w.draw(weights=weights, labels=True), Axes)
-    finally:
-        plt.close("all")
+def test_the_wirings_module_draws_nothing():
+    """The bottom layer loads no plotting code: drawing is liquidts.plotting.draw_wiring(wiring)."""
+    assert not hasattr(wirings.Wiring, "draw")
+    script = ("import sys, liquidts.wirings\n"
+              "loaded = [m for m in sys.modules if m.startswith(('matplotlib', 'liquidts.plotting'))]\n"
+              "assert not loaded, loaded\n")
+    subprocess.run([sys.executable, "-c", script], check=True)

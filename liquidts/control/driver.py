@@ -28,6 +28,8 @@ import torch
 from torch import nn
 
 from liquidts.control.policy import ConvHead, LSTMCore
+from liquidts.nn import CfC
+from liquidts.wirings import lane_keeping_ncp
 
 __all__ = ["DriverConfig", "ConvDriver", "preprocess", "to_env_action", "from_expert_action"]
 
@@ -58,24 +60,6 @@ def to_env_action(command: np.ndarray) -> np.ndarray:
     return np.array([steer, max(accel, 0.0), max(-accel, 0.0)], dtype=np.float32)
 
 
-def _cfc_with_wiring(input_size: int, motor_neurons: int, seed: int):
-    """CfC on the lane-keeping NCP graph, from liquidts.nn when it is there, else ncps."""
-    try:
-        from liquidts.nn import CfC
-        from liquidts.wirings import lane_keeping_ncp
-
-        return CfC(input_size, lane_keeping_ncp(motor_neurons=motor_neurons, seed=seed),
-                   batch_first=True)
-    except ImportError:
-        from ncps.torch import CfC
-        from ncps.wirings import NCP
-
-        wiring = NCP(inter_neurons=12, command_neurons=6, motor_neurons=motor_neurons,
-                     sensory_fanout=6, inter_fanout=4, recurrent_command_synapses=6,
-                     motor_fanin=6, seed=seed)
-        return CfC(input_size, wiring, batch_first=True)
-
-
 @dataclass
 class DriverConfig:
     """Everything needed to rebuild a driver (stored beside its weights)."""
@@ -101,7 +85,7 @@ class ConvDriver(nn.Module):
         self.config = config
         self.encoder = ConvHead((FRAME, FRAME, 1), config.conv_features)
         if config.core == "ncp":
-            self.core = _cfc_with_wiring(config.conv_features, 2, config.seed)
+            self.core = CfC(config.conv_features, lane_keeping_ncp(motor_neurons=2, seed=config.seed))
             self.scale = nn.Parameter(torch.ones(2))
             self.offset = nn.Parameter(torch.zeros(2))
         else:

@@ -3,7 +3,7 @@
 * :func:`record_states` runs a CfC/LTC layer over one sequence and returns a :class:`NeuronTrace`
   (per-step states and time constants of every neuron, grouped by NCP layer).
 * :func:`plot_neuron_activity`, :func:`plot_time_constants`, :func:`plot_policy_episode` draw a trace.
-* :func:`draw_wiring` draws a wiring (``Wiring.draw`` calls it); :func:`plot_wiring_weights` draws a
+* :func:`draw_wiring` draws a wiring; :func:`plot_wiring_weights` draws a
   layer's wiring with its learned synaptic strengths.
 * :func:`plot_dynamics` does it all for a layer, a fitted ``LiquidForecaster`` or a control policy.
 
