@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from liquidts.control.policy import RecurrentPolicy
-from liquidts.control.runs import CsvLog, resumed_checkpoint
+from liquidts.control.runs import CsvLog, resumed_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -137,7 +137,7 @@ def bc(
         policy.load_state_dict(ckpt["policy"])
         optimizer.load_state_dict(ckpt["optimizer"])
         start = int(ckpt["epoch"])
-    run_log = CsvLog(log, ["epoch", "loss"], resume)
+    run_log = CsvLog(log, ["epoch", "loss"], None if ckpt is None else start)
 
     W = w_obs.shape[0]
     policy.train()
@@ -164,7 +164,7 @@ def bc(
             run_log.write([epoch + 1, f"{total / count:.6f}"])
             bar.set_postfix(loss=f"{total / count:.4f}")
             if checkpoint is not None and ((epoch + 1) % args.checkpoint_every == 0 or epoch + 1 == args.epochs):
-                torch.save(
+                save_checkpoint(
                     {"policy": policy.state_dict(), "optimizer": optimizer.state_dict(),
                      "epoch": epoch + 1, "args": asdict(args)},
                     checkpoint,

@@ -29,7 +29,7 @@ from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
 from liquidts.control.policy import PolicyConfig, RecurrentPolicy
-from liquidts.control.runs import CsvLog, resumed_checkpoint
+from liquidts.control.runs import CsvLog, resumed_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -179,7 +179,7 @@ def es(
         pool = mp.get_context("spawn").Pool(args.workers, initializer=_init_worker, initargs=init)
     else:
         _init_worker(*init)
-    run_log = CsvLog(log, ["generation", "mean_return", "best_return"], resume)
+    run_log = CsvLog(log, ["generation", "mean_return", "best_return"], None if ckpt is None else start)
     norm = {} if policy.obs_norm is None else {k: v.clone() for k, v in policy.obs_norm.state_dict().items()}
 
     bar = tqdm(range(start, args.generations), disable=not verbose, desc=f"es {env_id}")
@@ -203,7 +203,7 @@ def es(
             run_log.write([gen + 1, f"{scores.mean():.4f}", f"{scores.max():.4f}"])
             bar.set_postfix(mean=f"{scores.mean():.1f}", best=f"{scores.max():.1f}")
             if checkpoint is not None and ((gen + 1) % args.checkpoint_every == 0 or gen + 1 == args.generations):
-                torch.save(
+                save_checkpoint(
                     {"policy": policy.state_dict(), "optimizer": optimizer.state_dict(),
                      "generation": gen + 1, "args": asdict(args)},
                     checkpoint,

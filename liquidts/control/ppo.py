@@ -23,7 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from liquidts.control.policy import RecurrentPolicy, RunningNorm
-from liquidts.control.runs import CsvLog, resumed_checkpoint
+from liquidts.control.runs import CsvLog, resumed_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -123,7 +123,7 @@ def ppo(
     ep_return, ep_length = np.zeros(E), np.zeros(E, dtype=np.int64)
     recent: list[float] = []
 
-    run_log = CsvLog(log, ["step", "return", "length"], resume)
+    run_log = CsvLog(log, ["step", "return", "length"], None if ckpt is None else global_step)
 
     bar = tqdm(range(start_update, num_updates), disable=not verbose, desc=f"ppo {env_id}")
     try:
@@ -218,7 +218,7 @@ def ppo(
                 bar.set_postfix(ret=f"{np.mean(recent):.1f}", step=global_step)
             last_update = update + 1 == num_updates
             if checkpoint is not None and ((update + 1) % args.checkpoint_every == 0 or last_update):
-                torch.save(
+                save_checkpoint(
                     {
                         "policy": policy.state_dict(), "optimizer": optimizer.state_dict(),
                         "reward_stats": reward_stats.state_dict(), "rng": torch.get_rng_state(),

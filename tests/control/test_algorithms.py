@@ -73,8 +73,10 @@ def test_ppo_rejects_inconsistent_sizes():
 ES_SMALL = dict(population=8, sigma=0.1, learning_rate=0.1, max_episode_steps=200)
 
 
-def test_es_improves_cartpole_returns(tmp_path):
-    policy = _policy("lstm")
+def test_es_improves_cartpole_returns_with_an_ncp_core(tmp_path):
+    """Every population member must be scored with its own weights: ES writes them with .data.copy_,
+    which the CfC's no-gradient path once missed (it scored stale weights and never improved)."""
+    policy = _policy("ncp")
     before = evaluate(policy, "CartPole-v1", episodes=3)[0]
     args = ESArgs(generations=6, population=16, sigma=0.1, learning_rate=0.05, max_episode_steps=100)
     es(policy, "CartPole-v1", args, seed=0, log=tmp_path / "log.csv")
