@@ -55,6 +55,9 @@ def prepare_sequence(layer: str, x, timespans, input_size: int, batch_first: boo
             raise ValueError(f"{layer}: timespans must be finite, got {timespans}")
         if timespans < 0:
             raise ValueError(f"{layer}: timespans must be >= 0, got {timespans}")
+        if timespans > torch.finfo(x.dtype).max:
+            raise ValueError(f"{layer}: timespans must be finite numbers; {timespans} is infinite in the input's "
+                             f"dtype, {x.dtype}")
         return x, torch.full((batch, steps), float(timespans), dtype=x.dtype, device=x.device), unbatched
     if not isinstance(timespans, torch.Tensor):
         raise TypeError(f"{layer}: timespans must be None, a number or a tensor, got {type(timespans).__name__}")
