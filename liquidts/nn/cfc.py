@@ -211,7 +211,11 @@ def _step_work(cell: CfCCell) -> int:
 
 class _KernelCache:
     """The C kernel's address table for the layer's weights, rebuilt whenever one of them moved
-    (a copy or a pickle of the layer starts empty: addresses do not travel)."""
+    (a copy or a pickle of the layer starts empty: addresses do not travel).
+
+    The table holds the tensors it points into, so no other tensor can have one of their
+    addresses: equal addresses are the same memory, whose values the kernel reads at each call.
+    """
 
     def __init__(self):
         self._addresses, self._cells = None, None

@@ -59,7 +59,8 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_result(algo, tmp_path):
     whole = _fit(algo, args, episodes, log=whole_log)
 
     checkpoint, log = tmp_path / "checkpoint.pt", tmp_path / "log.csv"
-    killed = multiprocessing.get_context("fork").Process(target=_killed_fit, args=(algo, args, episodes, checkpoint, log))
+    killed = multiprocessing.get_context("fork").Process(target=_killed_fit,
+                                                         args=(algo, args, episodes, checkpoint, log))
     killed.start()
     killed.join()
     assert killed.exitcode == -signal.SIGKILL

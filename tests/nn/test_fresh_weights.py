@@ -7,6 +7,9 @@ that may then change in place. Under ``torch.no_grad()`` (the C kernel and the P
 loop) and with gradients, each call must give what a freshly built layer with those weights gives.
 """
 
+import io
+from copy import deepcopy
+
 import pytest
 import torch
 from torch import nn
@@ -102,3 +105,21 @@ def test_a_replaced_module_of_another_shape_is_refused_before_the_c_kernel_reads
         layer.cell.head = nn.Linear(6, 4)  # 4 rows instead of 4 heads x 5 units
         with pytest.raises(ValueError, match=r"cell 0 head_weight has shape \(4, 6\), expected \(20, 6\)"):
             layer(x)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_a_copy_computes_with_its_own_weights(native, name):
+    """Deep copies and pickles (target networks, saved models) find their own tensors."""
+    layer, _ = _pair(name)
+    x = torch.randn(2, 4, 3)
+    with torch.no_grad():
+        y = layer(x)[0]
+        buffer = io.BytesIO()
+        torch.save(layer, buffer)
+        buffer.seek(0)
+        for copy in (deepcopy(layer), torch.load(buffer, weights_only=False)):
+            torch.testing.assert_close(copy(x)[0], y)
+            for p in copy.parameters():
+                p.data.mul_(0.5)
+            assert not torch.allclose(copy(x)[0], y)
+            torch.testing.assert_close(layer(x)[0], y)

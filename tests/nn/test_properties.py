@@ -132,12 +132,17 @@ def calls(draw, layers, dtype, grad):
     return layer, x, hx, ts, grad, problem, dtype
 
 
+def _ltc_reference_path(**call):
+    """The fused solver's autograd step loop; a torchdiffeq solver has only its own path."""
+    return "loop" if call["solver"] == "semi_implicit" else "ode"
+
+
 def _reference(layer, x, hx, ts):
     """The layer's output computed by its reference path."""
     if isinstance(layer, CfC):
         with mock.patch.object(dispatch, "choose_cfc_path", lambda **_: "reference"):
             return layer(x, hx, ts)
-    with mock.patch.object(dispatch, "choose_ltc_path", lambda **kw: "ode" if kw["solver"] != "semi_implicit" else "loop"):
+    with mock.patch.object(dispatch, "choose_ltc_path", _ltc_reference_path):
         return layer(x, hx, ts)
 
 
@@ -160,12 +165,14 @@ def _check(call):
         torch.manual_seed(seed)  # the same dropout masks for the reference
         y_ref, h_ref = _reference(layer, x, hx, ts)
     unbatched = x.dim() == 2
-    batch, steps = (1, x.shape[0]) if unbatched else (x.shape[0], x.shape[1]) if layer.batch_first else (x.shape[1], x.shape[0])
-    out_shape = [layer.output_size]
-    if layer.return_sequences:
-        out_shape = [steps] + out_shape if unbatched else ([batch, steps] if layer.batch_first else [steps, batch]) + out_shape
-    elif not unbatched:
-        out_shape = [batch] + out_shape
+    if unbatched:
+        batch, steps, leading = 1, x.shape[0], [x.shape[0]]
+    else:
+        batch, steps = (x.shape[0], x.shape[1]) if layer.batch_first else (x.shape[1], x.shape[0])
+        leading = [batch, steps] if layer.batch_first else [steps, batch]
+    if not layer.return_sequences:
+        leading = [] if unbatched else [batch]
+    out_shape = leading + [layer.output_size]
     assert list(y.shape) == out_shape and y.dtype == dtype
     for got, want in zip((y, *_states(h)), (y_ref, *_states(h_ref))):
         assert torch.isfinite(got).all(), f"non-finite output: {got}"

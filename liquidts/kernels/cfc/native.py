@@ -63,7 +63,8 @@ class KernelCells:
             expected = [(K, inputs + H), (K,), None if tensors[2] is None else (K, inputs + H),
                         None if head is None else (heads * H, K), None if head is None else (heads * H,),
                         pure, pure] + [(K, K), (K,)] * n_hidden
-            names = list(CELL_FIELDS) + [f"{kind}[{k}]" for k in range(n_hidden) for kind in ("hidden_weight", "hidden_bias")]
+            names = list(CELL_FIELDS) + [f"{kind}[{k}]" for k in range(n_hidden)
+                                         for kind in ("hidden_weight", "hidden_bias")]
             if head is None and K != heads * H:
                 raise ValueError(f"cell {l}: a cell without backbone has {heads * H} rows in its first matrix, got {K}")
             for name, t, shape in zip(names, tensors, expected):
@@ -73,7 +74,8 @@ class KernelCells:
                 addresses.append(native.address(t, f"cell {l} {name}"))
             sizes += [inputs, K, H, n_hidden if head is not None else -1]
             inputs = H
-        self.tensors = cells  # kept alive while the table points into them
+        # Kept alive while the table points into them: no other tensor can take their addresses.
+        self.tensors = cells
         self.addresses = (native.pointer * len(addresses))(*addresses)
         self.sizes = torch.tensor(sizes, dtype=torch.int64)
         self.layers = len(hidden_sizes)
