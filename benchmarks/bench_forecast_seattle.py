@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import Ridge
 
-from liquidts.baselines import DLinear, Naive, SeasonalNaive
+from liquidts.forecast.classical import DLinear, Naive, SeasonalNaive
 from liquidts.datasets import load_seattle_weather
 from liquidts.forecast import LiquidForecaster
 from liquidts.forecast.windows import calendar_features

@@ -11,7 +11,7 @@ with its 80% interval to seattle_forecast.png.
 import tempfile
 from pathlib import Path
 
-from liquidts.baselines import Naive
+from liquidts.forecast.classical import Naive
 from liquidts.datasets import load_seattle_weather
 from liquidts.forecast import LiquidForecaster
 from liquidts.forecast.plot import plot_forecast

@@ -1,19 +1,16 @@
-"""Baselines the liquid models are measured against.
-
-Sequence models with the liquidts signature ``y, h = model(x, hx=None, timespans=None)``
-(Mamba, xLSTM, LSTM, GRU), and classical forecasters over DataFrames with the
-``LiquidForecaster`` interface (naive, seasonal naive, drift, DLinear).
+"""Sequence models the liquid layers are measured against, with the liquidts signature
+``y, h = model(x, hx=None, timespans=None)``: Mamba, xLSTM, LSTM, GRU. The classical
+forecasters (naive, seasonal naive, drift, DLinear, ridge on lags) work on DataFrames and live
+in ``liquidts.forecast.classical``.
 """
 
-from .classical import DLinear, Drift, Naive, SeasonalNaive
 from .mamba import Mamba, MambaConfig
 from .rnn import GRU, LSTM
 from .xlstm import XLSTM, XLSTMConfig
 
 BASELINES = {"lstm": LSTM, "gru": GRU, "mamba": Mamba, "xlstm": XLSTM}
 
-__all__ = ["BASELINES", "make_model", "Mamba", "MambaConfig", "XLSTM", "XLSTMConfig", "LSTM", "GRU",
-           "Naive", "SeasonalNaive", "Drift", "DLinear"]
+__all__ = ["BASELINES", "make_model", "Mamba", "MambaConfig", "XLSTM", "XLSTMConfig", "LSTM", "GRU"]
 
 
 def make_model(name: str, input_size: int, hidden_size: int, **kwargs):

@@ -2,6 +2,6 @@
 
 from liquidts.forecast.base import BaseForecaster, CrossValidation
 from liquidts.forecast.estimator import LiquidForecaster
-from liquidts.forecast.models import available_models
+from liquidts.forecast.cores import available_models
 
 __all__ = ["LiquidForecaster", "BaseForecaster", "CrossValidation", "available_models"]

@@ -168,6 +168,25 @@ class BaseForecaster(BaseEstimator):
             quant = self._residual_quantiles(qs, points, h)
         return self._frame(series, stamps, points, quant or {})
 
+    def rolling_forecast(self, df, start: int, h: int | None = None) -> np.ndarray:
+        """Forecasts (n, h, T) from every origin of the wide frame ``df`` at rows ``start`` ..
+        ``len(df) - h``: the forecast from origin ``i`` covers rows ``i .. i+h-1`` and reads only
+        rows before ``i``. The fitted model is not refitted (a fast backtest)."""
+        self._check_fitted()
+        h = self.horizon if h is None else check_positive_int(h, "h")
+        panel = self._validate(df, fitted=True)
+        if panel.long:
+            raise ValueError("rolling_forecast takes one wide series; use cross_validate for long data")
+        n = len(panel.series[0].times)
+        if not 0 < start <= n - h:
+            raise ValueError(f"start must be in 1 .. {n - h} (the last origin with {h} rows after it), got {start}")
+        return self._rolling_forecast(df, panel.series[0], start, h)
+
+    def _rolling_forecast(self, df, series: Series, start: int, h: int) -> np.ndarray:
+        """Per-origin predict; subclasses that can batch the origins override this."""
+        return np.stack([self.predict(h=h, df=df.iloc[:i]).to_numpy()[:, : len(self.targets_)]
+                         for i in range(start, len(series.times) - h + 1)])
+
     def _future_covariates(self, series, stamps, futr_df):
         if not self.future_covariates_:
             return [None] * len(series)

@@ -25,20 +25,33 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--demo", choices=["seattle"], help="forecast the daily Seattle weather (vega_datasets)")
     p.add_argument("--target", nargs="+", help="column(s) to forecast (default: the only numeric one, or y)")
     p.add_argument("--time-col", help="time column of a wide CSV (default: the first column)")
-    p.add_argument("--horizon", type=int, help="steps to forecast (default 24; demo 7)")
-    p.add_argument("--lookback", type=int, help="past steps the model reads (default max(28, 4*horizon))")
-    p.add_argument("--model", default="cfc", help="cfc, ltc, ncp, lstm, gru, mamba or xlstm (default cfc)")
-    p.add_argument("--max-epochs", type=int, default=100)
+    p.add_argument("--horizon", type=_positive, help="steps to forecast (default 24; demo 7)")
+    p.add_argument("--lookback", type=_positive,
+                   help="past steps the model reads (default max(96, 2*horizon), at most 720)")
+    p.add_argument("--model", default="cfc",
+                   help="cfc, ltc, ncp, lstm, gru, mamba, xlstm or linear (default cfc)")
+    p.add_argument("--max-epochs", type=_positive, help="training epochs at most (default: the estimator's)")
     p.add_argument("--interval", type=float, nargs=2, default=(0.1, 0.9), metavar=("LO", "HI"),
                    help="quantiles of the interval written and drawn (default 0.1 0.9)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=_positive, default=1,
                    help="torch CPU threads (default 1: small recurrent models run fastest on one)")
     p.add_argument("--out", help="forecast CSV to write (default: print it)")
     p.add_argument("--plot", help="PNG of history, forecast and interval")
-    p.add_argument("--verbose", action="store_true", help="show a training progress bar")
+    p.add_argument("--quiet", action="store_true", help="no training progress bar")
     p.set_defaults(func=run)
     return p
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse turns the error into a usage message, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _read_csv(path: str, time_col: str | None) -> tuple[pd.DataFrame, str | None]:
@@ -60,14 +73,11 @@ def _read_csv(path: str, time_col: str | None) -> tuple[pd.DataFrame, str | None
 
 
 def run(args) -> int:
-    import torch
-
     from liquidts.forecast import LiquidForecaster
     from liquidts.forecast.base import quantile_column
 
     if (args.csv is None) == (args.demo is None):
         raise SystemExit("error: give a CSV file or --demo seattle (one of them)")
-    torch.set_num_threads(args.threads)
     actual = backtest_rows = None
     if args.demo == "seattle":
         from liquidts.datasets import load_seattle_weather
@@ -83,26 +93,27 @@ def run(args) -> int:
         df, _ = _read_csv(args.csv, args.time_col)
         horizon = args.horizon or 24
         target = args.target
+    options = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
     est = LiquidForecaster(model=args.model, horizon=horizon, lookback=args.lookback,
                            target=target[0] if target and len(target) == 1 else target,
-                           max_epochs=args.max_epochs, random_state=args.seed, verbose=args.verbose)
+                           random_state=args.seed, n_threads=args.threads, verbose=not args.quiet, **options)
     start = time.perf_counter()
     est.fit(df)
     fit_s = time.perf_counter() - start
     print(f"fitted {args.model} on {len(df)} rows in {fit_s:.1f} s ({est.n_epochs_} epochs)")
     if actual is not None:
-        from liquidts.baselines import Naive
+        from liquidts.forecast.classical import Naive
 
         t = est.targets_[0]
-        naive = Naive(horizon=horizon, target=t).fit(df)
-        errors = {"liquid": [], "persistence": []}
-        for cut in range(len(df), len(full) - horizon + 1):
-            truth = full[t].to_numpy()[cut: cut + horizon]
-            for name, model in (("liquid", est), ("persistence", naive)):
-                errors[name].append(np.abs(model.predict(df=full.iloc[:cut])[t].to_numpy() - truth).mean())
+        column = est.targets_.index(t)
+        origins = range(len(df), len(full) - horizon + 1)
+        truth = np.stack([full[t].to_numpy()[i: i + horizon] for i in origins])
+        liquid = est.rolling_forecast(full, start=len(df), h=horizon)[..., column]
+        persistence = np.repeat(full[t].to_numpy()[[i - 1 for i in origins]][:, None], horizon, axis=1)
+        errors = {"liquid": np.abs(liquid - truth).mean(), "persistence": np.abs(persistence - truth).mean()}
         print(f"backtest, {horizon}-day forecasts from each of the last {backtest_rows} days: MAE "
-              + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in errors.items())
-              + f" ({100 * (1 - np.mean(errors['liquid']) / np.mean(errors['persistence'])):.0f}% lower)")
+              + ", ".join(f"{k} {v:.2f}" for k, v in errors.items())
+              + f" ({100 * (1 - errors['liquid'] / errors['persistence']):.0f}% lower)")
         est.update(full.iloc[len(df): len(full) - horizon])
         df = full.iloc[: len(full) - horizon]
     forecast = est.predict(quantiles=list(args.interval))

@@ -1,17 +1,20 @@
 """LiquidForecaster: a scikit-learn style estimator that forecasts DataFrames with liquid networks.
 
-Data flow: DataFrame -> validate -> per-series scaling -> windows (inputs, elapsed times,
-observed masks, calendar and future covariates) -> encoder + direct multi-horizon head ->
-inverse scaling -> DataFrame indexed by the future timestamps. ``predict(df=...)`` runs the
-same path with the fitted scaler and network, so training and serving cannot drift apart.
+Data flow: DataFrame -> validate -> per-series scaling -> stacked rows (values, elapsed times,
+calendar, features known ahead) -> windows gathered by cutoff -> :class:`ForecastNetwork`
+(window normalisation, segments, core, parallel readout, linear path) -> inverse scaling ->
+DataFrame indexed by the future timestamps. ``predict(df=...)`` runs the same path with the
+fitted scaler and network, so training and serving cannot drift apart.
 
-Letters: B batch, L lookback, F input features, H horizon, T targets, Q outputs per target.
+Letters: L lookback, H horizon, C columns (T targets, then covariates), Q outputs per target.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
+import warnings
 
 import numpy as np
 import torch
@@ -19,61 +22,95 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from liquidts.forecast.base import QUANTILE_GRID, BaseForecaster, check_quantiles
-from liquidts.forecast.models import ForecastNet, build_encoder, encoder_output_size
+from liquidts.forecast.cores import build_core
+from liquidts.forecast.network import CHANNELS, ForecastNetwork, NetworkConfig
+from liquidts.forecast.ridge import fit_linear_path, normal_equations
+from liquidts.forecast.training import LOSSES, evaluate, train
 from liquidts.forecast.validate import Panel, Series, check_positive_int
-from liquidts.forecast.windows import (calendar_names, fit_scaler, future_inputs, future_times,
-                                       make_windows, step_inputs)
+from liquidts.forecast.windows import (Rows, calendar_features, calendar_names, elapsed, fit_scaler,
+                                       future_times, infer_step, stack_rows)
 
-_LOSSES = ("mse", "mae", "quantile")
-_FORMAT = "liquidts.LiquidForecaster/1"
+_FORMAT = "liquidts.LiquidForecaster/2"
+CV_FOLDS = 5  # blocked cross-validation folds choosing the linear path's start
+NORMALIZATIONS = ("window", "series", "auto")
 
 
 class LiquidForecaster(BaseForecaster):
-    """Forecast one or many time series with a liquid (CfC/LTC/NCP) or baseline sequence model.
+    """Forecast one or many time series with a liquid (CfC/LTC/NCP) or baseline sequence core.
 
     Parameters
     ----------
     model : str or torch.nn.Module, default "cfc"
-        ``"cfc"``, ``"ltc"``, ``"ncp"`` (CfC on an AutoNCP wiring), a baseline from
-        ``liquidts.baselines.BASELINES`` (``"lstm"``, ``"gru"``, ``"mamba"``, ``"xlstm"``), or a
-        module following ``y, h = module(x, hx, timespans)`` built for the input width
-        (see ``n_features_in_`` after a fit, or :func:`input_width`).
+        The sequence core: ``"cfc"``, ``"ltc"``, ``"ncp"`` (CfC on an AutoNCP wiring), a
+        baseline from ``liquidts.baselines.BASELINES`` (``"lstm"``, ``"gru"``, ``"mamba"``,
+        ``"xlstm"``), ``"linear"`` (no core: the linear path alone, the ablation), or a module
+        following ``y, h = module(x, hx, timespans)`` that reads ``units`` features per segment.
     horizon : int, default 24
         Steps forecast at once; ``predict(h)`` accepts any ``h <= horizon``.
     lookback : int or None, default None
-        Past steps the model reads; None: ``max(28, 4 * horizon)``, at most 256.
+        Past steps the model reads; None: ``max(96, 2 * horizon)``, at most 720.
     target, covariates, future_covariates, time_col, id_col :
         Column roles. ``target`` (default: the only numeric column, or ``y`` in long format)
         may list several columns. ``covariates`` default: all other numeric columns (known up
         to the forecast origin). ``future_covariates``: covariates whose future values you
         give to ``predict(futr_df=...)``.
     calendar : bool, default True
-        Add sin/cos of hour of day, day of week and day of year (those that vary at the data's
-        step) to the inputs and to the future-known features of the head.
-    units, backbone_units, dropout : network size (``units`` neurons in the encoder).
+        Add sin/cos of hour of day, day of week and day of year to each step's inputs and to the
+        features known for the forecast steps: each cycle that varies at the data's step and that
+        the training data covers at least twice.
+    channels : {"independent", "mixed"}, default "independent"
+        ``"independent"``: one shared network reads each target on its own (with the covariates
+        and calendar), as PatchTST and DLinear do; ``"mixed"``: one sequence reads all targets.
+    normalization : {"window", "series", "auto"}, default "window"
+        ``"window"``: each window's targets by the window's own mean and std, restored at the
+        output (RevIN, Kim et al. 2022): robust to a level that drifts. ``"series"``: the series'
+        scaling only, so absolute levels stay visible (a stationary series with a strong seasonal
+        level). ``"auto"``: whichever forecasts better under forward-chaining cross-validation.
+    segment : int or None, default None
+        Steps per segment the core reads as one input; None: ``lookback / 8`` rounded (at least 1).
+    units : int, default 64
+        Width of the segment embedding, the core and the readout.
+    backbone_units : int, default 64
+        Backbone width of the CfC core.
+    linear_path : bool, default True
+        Add a linear map from each target's normalised lookback to its horizon, started at the
+        ridge solution; the core learns what it leaves.
+    dropout : float, default 0.1
+        Dropout in the readout.
     loss : {"mse", "mae", "quantile"}, default "mse"
         With ``"quantile"`` the network forecasts ``quantiles`` and the point forecast is the
         median; otherwise intervals come from the quantiles of held-out residuals.
-    max_epochs, batch_size, learning_rate, weight_decay : training.
+    max_epochs, batch_size, learning_rate, weight_decay : training (AdamW, decoupled decay).
+    windows_per_epoch : int or None, default 16384
+        An epoch trains on at most this many windows, drawn afresh in random order each epoch
+        (None: all), so large data sets cost a bounded time per epoch.
     validation_fraction, patience : the last fraction of each series' windows is held out
         for early stopping; training stops after ``patience`` epochs without improvement and
         keeps the best weights. ``validation_fraction=0`` trains ``max_epochs`` epochs.
     warm_start : bool, default False
         A second ``fit`` continues from the fitted network and scaler instead of starting over.
-    random_state : int or None; device : "cpu", "cuda" or "auto"; verbose : tqdm progress bar.
+    random_state : int or None; device : "cpu", "cuda" or "auto".
+    n_threads : int or None, default 1
+        torch CPU threads during fit and predict (the caller's setting is restored after);
+        small recurrent networks run fastest on one. None leaves torch's setting alone.
+    verbose : bool, default False
+        Show a tqdm progress bar while fitting.
 
-    Attributes (after fit): ``net_``, ``lookback_``, ``n_features_in_``, ``targets_``,
-    ``covariates_``, ``step_``, ``freq_``, ``n_epochs_``, ``history_``, ``residual_grid_``.
+    Attributes (after fit): ``net_``, ``lookback_``, ``segment_``, ``n_features_in_``,
+    ``targets_``, ``covariates_``, ``step_``, ``freq_``, ``n_epochs_``, ``loss_curve_``,
+    ``validation_scores_``, ``history_``, ``residual_grid_``.
     """
 
     _max_h_is_horizon = True
 
     def __init__(self, model="cfc", horizon=24, lookback=None, target=None, covariates=None,
-                 future_covariates=None, time_col=None, id_col=None, calendar=True, units=32,
-                 backbone_units=64, dropout=0.0, loss="mse", quantiles=(0.1, 0.5, 0.9),
-                 max_epochs=100, batch_size=64, learning_rate=3e-3, weight_decay=1e-2,
-                 validation_fraction=0.1, patience=10, warm_start=False, random_state=None,
-                 device="cpu", verbose=False):
+                 future_covariates=None, time_col=None, id_col=None, calendar=True,
+                 channels="independent", normalization="window", segment=None, units=64,
+                 backbone_units=64, linear_path=True,
+                 dropout=0.1, loss="mse", quantiles=(0.1, 0.5, 0.9), max_epochs=30, batch_size=128,
+                 windows_per_epoch=16384,
+                 learning_rate=1e-3, weight_decay=1e-4, validation_fraction=0.1, patience=5,
+                 warm_start=False, random_state=None, device="cpu", n_threads=1, verbose=False):
         self.model = model
         self.horizon = horizon
         self.lookback = lookback
@@ -83,13 +120,18 @@ class LiquidForecaster(BaseForecaster):
         self.time_col = time_col
         self.id_col = id_col
         self.calendar = calendar
+        self.channels = channels
+        self.normalization = normalization
+        self.segment = segment
         self.units = units
         self.backbone_units = backbone_units
+        self.linear_path = linear_path
         self.dropout = dropout
         self.loss = loss
         self.quantiles = quantiles
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.windows_per_epoch = windows_per_epoch
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
@@ -97,21 +139,33 @@ class LiquidForecaster(BaseForecaster):
         self.warm_start = warm_start
         self.random_state = random_state
         self.device = device
+        self.n_threads = n_threads
         self.verbose = verbose
 
     # ----- parameter checks -------------------------------------------------------------
     def _check_params(self) -> None:
         check_positive_int(self.horizon, "horizon")
-        if self.lookback is not None:
-            check_positive_int(self.lookback, "lookback")
-        for name in ("units", "max_epochs", "batch_size", "patience"):
+        for name in ("lookback", "segment"):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), name)
+        for name in ("units", "backbone_units", "max_epochs", "batch_size", "patience"):
             check_positive_int(getattr(self, name), name)
-        if self.loss not in _LOSSES:
-            raise ValueError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
+        if self.windows_per_epoch is not None:
+            check_positive_int(self.windows_per_epoch, "windows_per_epoch")
+        if self.n_threads is not None:
+            check_positive_int(self.n_threads, "n_threads")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.loss == "quantile":
             check_quantiles(self.quantiles)
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+        if self.channels not in CHANNELS:
+            raise ValueError(f"channels must be one of {CHANNELS}, got {self.channels!r}")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
+        _check_range(self.learning_rate, "learning_rate", 0, math.inf, low_open=True)
+        _check_range(self.weight_decay, "weight_decay", 0, math.inf)
+        _check_range(self.dropout, "dropout", 0, 1, high_open=True)
+        _check_range(self.validation_fraction, "validation_fraction", 0, 1, high_open=True)
         if self.device not in ("cpu", "cuda", "auto") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {self.device!r}")
 
@@ -126,6 +180,7 @@ class LiquidForecaster(BaseForecaster):
         return tuple(sorted(check_quantiles(self.quantiles))) if self.loss == "quantile" else ()
 
     def _history_rows(self) -> int:
+        # One row before the lookback gives its first step's elapsed time.
         return self.lookback_ + 1
 
     # ----- data -> tensors ----------------------------------------------------------------
@@ -135,21 +190,36 @@ class LiquidForecaster(BaseForecaster):
             return fit_scaler(s.values)
         return self.scaler_mean_[k], self.scaler_std_[k]
 
-    def _series_arrays(self, s: Series, futr_values=None):
-        mean, std = self._scaler_for(s)
-        inputs, dt = step_inputs(s.times, s.values, mean, std, self.step_, self.cal_names_)
-        n_t = len(self.targets_)
-        futr_cols = [self.covariates_.index(c) + n_t for c in self.future_covariates_]
-        if futr_values is None:
-            futr_values = s.values[:, futr_cols]
-        future = future_inputs(s.times, futr_values, mean[futr_cols], std[futr_cols], self.cal_names_)
-        targets = (s.values[:, :n_t] - mean[:n_t]) / std[:n_t]
-        return inputs, dt, future, targets
+    def _future_columns(self) -> list[int]:
+        return [self.covariates_.index(c) + len(self.targets_) for c in self.future_covariates_]
 
-    def _windows(self, panel: Panel):
-        """Training and validation windows over all series, as float32 tensors."""
-        train, val = [], []
+    def _series_rows(self, s: Series, future_times_ns=None, future_values=None):
+        """Per-row arrays of one series: (values (N, C) scaled, timespans (N,), calendar (N, K),
+        known-ahead features (N, Kf)). With ``future_times_ns`` (H,), H rows of unknown values
+        follow the series, carrying the calendar and ``future_values`` (H, future covariates)."""
+        mean, std = self._scaler_for(s)
+        times, values = s.times, s.values
+        cols = self._future_columns()
+        spans = elapsed(times, self.step_)
+        if future_times_ns is not None:
+            h = len(future_times_ns)
+            spans = np.concatenate([spans, np.diff(np.r_[times[-1], future_times_ns]) / self.step_])
+            times = np.concatenate([times, future_times_ns])
+            blank = np.full((h, values.shape[1]), np.nan)
+            if future_values is not None:
+                blank[:, cols] = future_values
+            values = np.concatenate([values, blank])
+        scaled = (values - mean) / std
+        calendar = calendar_features(times, self.cal_names_)
+        future = np.concatenate([calendar, scaled[:, cols]], axis=1)
+        return scaled, spans, calendar, future
+
+    def _training_rows(self, panel: Panel):
+        """Stacked rows of every series and, per series, the cutoffs of its training and
+        validation windows."""
         L, H = self.lookback_, self.horizon
+        parts, train_cuts, val_cuts = [], [], []
+        offset = 0
         for s in panel.series:
             n = len(s.times)
             if n < L + H:
@@ -157,87 +227,186 @@ class LiquidForecaster(BaseForecaster):
                     f"series {s.uid!r} has {n} rows but lookback={L} + horizon={H} needs at least "
                     f"{L + H}; pass more history or lower lookback/horizon"
                 )
-            arrays = self._series_arrays(s)
-            cutoffs = np.arange(L - 1, n - H)
+            parts.append(self._series_rows(s))
+            cutoffs = offset + np.arange(L - 1, n - H)
             n_val = int(round(len(cutoffs) * self.validation_fraction))
+            val_cuts.append(cutoffs[len(cutoffs) - n_val:])
             if n_val:
                 # Training windows must not see the validation targets: leave a gap of H.
-                val.append(make_windows(*arrays, L, H, cutoffs[-n_val:]))
                 cutoffs = cutoffs[: max(len(cutoffs) - n_val - H + 1, 1)]
-            train.append(make_windows(*arrays, L, H, cutoffs))
+            train_cuts.append(cutoffs)
+            offset += n
+        rows, _ = stack_rows(parts, len(self.targets_))
+        return rows, train_cuts, val_cuts
 
-        def stack(parts):
-            if not parts:
-                return None
-            return [torch.as_tensor(np.concatenate(p), dtype=torch.float32) for p in zip(*parts)]
+    def _start_linear_path(self, net: ForecastNetwork, rows: Rows, train_cuts: list, val_cuts: list):
+        """The linear path's closed-form start: its inputs, penalty and the window normalisation
+        chosen by forward-chaining cross-validation over all windows (see
+        liquidts.forecast.ridge), then solved on the training windows."""
+        L, H = self.lookback_, self.horizon
 
-        return stack(train), stack(val)
+        # Windows per pass, so one pass's least-squares rows stay near 2**22 numbers.
+        chunk = max(1, 2**22 // (net.config.linear_features * net.config.n_targets))
 
-    # ----- training -------------------------------------------------------------------------
-    def _loss(self, pred, y):
-        """pred (B, H, T, Q), y (B, H, T) with NaN where unobserved -> mean loss over observed."""
-        observed = ~torch.isnan(y)
-        y = torch.nan_to_num(y)
-        if self.loss == "quantile":
-            q = torch.tensor(self._quantile_levels(), dtype=pred.dtype, device=pred.device)
-            diff = y.unsqueeze(-1) - pred  # (B, H, T, Q)
-            per = torch.maximum(q * diff, (q - 1) * diff).mean(-1)
-        elif self.loss == "mae":
-            per = (pred[..., 0] - y).abs()
-        else:
-            per = (pred[..., 0] - y) ** 2
-        return (per * observed).sum() / observed.sum().clamp(min=1)
+        def equations(cuts):
+            cuts = np.concatenate(cuts) if len(cuts) else np.zeros(0, dtype=np.int64)
+            return normal_equations(net, (rows.gather(cuts[i: i + chunk], L, H)
+                                          for i in range(0, len(cuts), chunk)))
 
-    def _new_net(self, n_features: int, n_future: int) -> ForecastNet:
-        encoder = build_encoder(self.model, n_features, self.units, self.backbone_units, self.dropout)
-        enc_out = encoder_output_size(encoder, n_features)
-        n_out = len(self._quantile_levels()) or 1
-        return ForecastNet(encoder, enc_out, self.lookback_, self.horizon, len(self.targets_),
-                           n_future, n_out)
+        # Each series' windows in CV_FOLDS consecutive blocks; a block's first and last H windows
+        # are kept apart, so a fold can drop the edge next to its validation block: no training
+        # target of a fold is then a validation target.
+        parts = [[[], [], []] for _ in range(CV_FOLDS)]  # per block: head, body, tail
+        for train, val in zip(train_cuts, val_cuts):
+            windows = np.concatenate([train, val])
+            if len(windows) < CV_FOLDS * (2 * H + 1):
+                continue
+            for k, block in enumerate(np.array_split(windows, CV_FOLDS)):
+                parts[k][0].append(block[:H])
+                parts[k][1].append(block[H: len(block) - H])
+                parts[k][2].append(block[len(block) - H:])
+        candidates = {}
+        for norm in {"window": (True,), "series": (False,), "auto": (True, False)}[self.normalization]:
+            net.set_window_normalisation(norm)
+            train_eq = equations(train_cuts)
+            if train_eq is None:
+                return
+            blocks = [[equations(part) for part in block] for block in parts]
+            folds = []
+            if all(eq is not None for block in blocks for eq in block):
+                # Forward chaining: each block is forecast from the blocks before it, as the
+                # future is from the past, so a level that drifts shows up as error.
+                for k in range(1, CV_FOLDS):
+                    train = None
+                    for j in range(k):
+                        for e, eq in enumerate(blocks[j]):
+                            if not (j == k - 1 and e == 2):
+                                train = eq + train
+                    folds.append((train, blocks[k][0] + blocks[k][1] + blocks[k][2]))
+            candidates[norm] = (train_eq, folds)
+        fit_linear_path(net, candidates)
 
+    # ----- the network ---------------------------------------------------------------------
+    def _network_config(self, n_calendar: int) -> NetworkConfig:
+        return NetworkConfig(
+            lookback=self.lookback_, horizon=self.horizon, n_targets=len(self.targets_),
+            n_covariates=len(self.covariates_), n_calendar=n_calendar,
+            n_future=n_calendar + len(self.future_covariates_),
+            n_outputs=len(self._quantile_levels()) or 1, segment=self.segment_, width=self.units,
+            channels=self.channels, linear_path=self.linear_path, dropout=self.dropout)
+
+    def _new_net(self, config: NetworkConfig) -> ForecastNetwork:
+        core = build_core(self.model, self.units, self.backbone_units)
+        return ForecastNetwork(config, core)
+
+    # ----- fitting -----------------------------------------------------------------------------
     def fit(self, df, y=None):
         """Fit on ``df`` (wide or long); with ``warm_start=True`` continue a previous fit."""
         self._check_params()
         keep = self.warm_start and hasattr(self, "net_")
-        return self._fit(df, epochs=self.max_epochs, keep=keep)
+        with _torch_threads(self.n_threads):
+            return self._fit(df, epochs=self.max_epochs, keep=keep)
 
     def partial_fit(self, df, y=None):
-        """One more epoch over ``df`` from the current network and scaler (fit first if unfitted)."""
+        """One more epoch over ``df`` from the current network, scaler and optimizer (fit first
+        if unfitted)."""
         self._check_params()
-        return self._fit(df, epochs=1, keep=hasattr(self, "net_"))
+        with _torch_threads(self.n_threads):
+            return self._fit(df, epochs=1, keep=hasattr(self, "net_"))
 
     def _fit(self, df, epochs: int, keep: bool):
+        """Everything is computed into ``state`` and assigned at the end: an interrupted or
+        failed fit leaves the previous fitted state as it was."""
         panel = self._validate(df, fitted=keep)
-        if not keep:
-            self._set_layout(panel)
-            self.lookback_ = self.lookback or min(256, max(28, 4 * self.horizon))
-            self.cal_names_ = calendar_names(self.step_) if self.calendar else []
-            self.scaler_ids_ = [s.uid for s in panel.series]
+        state = {}
+        if keep:
+            self._check_warm_start()
+            state.update(lookback_=self.lookback_, segment_=self.segment_, cal_names_=self.cal_names_,
+                         scaler_ids_=self.scaler_ids_, scaler_mean_=self.scaler_mean_,
+                         scaler_std_=self.scaler_std_)
+        else:
+            layout = self._layout(panel)
+            lookback = self.lookback or min(720, max(96, 2 * self.horizon))
             stats = [fit_scaler(s.values) for s in panel.series]
-            self.scaler_mean_ = np.stack([m for m, _ in stats])
-            self.scaler_std_ = np.stack([sd for _, sd in stats])
-        elif self.horizon != self.net_.horizon or self.lookback_ != self.net_.highway.in_features:
-            raise ValueError("warm start needs the same horizon and lookback as the previous fit")
-        self._scaler_index_ = {uid: k for k, uid in enumerate(self.scaler_ids_)}
-        train, val = self._windows(panel)
+            state.update(layout, lookback_=lookback,
+                         segment_=self.segment or max(1, round(lookback / 8)),
+                         cal_names_=calendar_names(layout["step_"], _span(panel)) if self.calendar else [],
+                         scaler_ids_=[s.uid for s in panel.series],
+                         scaler_mean_=np.stack([m for m, _ in stats]),
+                         scaler_std_=np.stack([sd for _, sd in stats]))
+        # The helpers below read the layout and scaler from self: give them the new ones on a
+        # shallow copy, so self is untouched until the end.
+        work = copy.copy(self)
+        work.__dict__.update(state)
+        work._scaler_index_ = {uid: k for k, uid in enumerate(work.scaler_ids_)}
+        rows, train_per_series, val_per_series = work._training_rows(panel)
+        train_cuts, val_cuts = np.concatenate(train_per_series), np.concatenate(val_per_series)
         device = self._resolve_device()
         seed = self.random_state
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
+        levels = self._quantile_levels()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            if not keep:
-                n_features, n_future = train[0].shape[-1], train[2].shape[-1]
-                self.n_features_in_ = int(n_features)
-                self.net_ = self._new_net(n_features, n_future)
-                self.n_epochs_ = 0
-            self.net_.to(device)
-            self._train(train, val, epochs, device, seed)
-        self.net_.to("cpu").eval()
-        self.device_ = str(device)
-        self._fit_residuals(val if val is not None else train)
-        self._store_history(panel.series if not keep else self._merged_history(panel))
+            if keep:
+                net = copy.deepcopy(self.net_)
+                n_epochs, optimizer_state = self.n_epochs_, getattr(self, "optimizer_state_", None)
+            else:
+                net = work._new_net(work._network_config(2 * len(work.cal_names_)))
+                net.set_window_normalisation(self.normalization != "series")
+                if net.linear is not None:
+                    work._start_linear_path(net, rows, train_per_series, val_per_series)
+                n_epochs, optimizer_state = 0, None
+            net.to(device)
+            bar = _progress(self.verbose, epochs)
+            run = train(net, rows, train_cuts, val_cuts, lookback=work.lookback_, horizon=self.horizon,
+                        loss=self.loss, levels=levels, epochs=epochs, batch_size=self.batch_size,
+                        learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+                        patience=self.patience, generator=torch.Generator().manual_seed(seed),
+                        device=device, windows_per_epoch=self.windows_per_epoch,
+                        optimizer_state=optimizer_state, progress=bar)
+            bar.close()
+        if run.diverged:
+            warnings.warn(
+                f"training diverged (non-finite loss) after {run.epochs} epoch(s) with "
+                f"learning_rate={self.learning_rate}; the last finite weights were kept. Lower "
+                "learning_rate.", RuntimeWarning, stacklevel=3)
+        net.to("cpu").eval()
+        residual_cuts = val_cuts if len(val_cuts) else train_cuts
+        state.update(net_=net, device_=str(device), n_epochs_=n_epochs + run.epochs,
+                     core_name_=_model_name(self.model), normalization_=self.normalization,
+                     loss_curve_=run.loss_curve, validation_scores_=run.validation_scores,
+                     best_validation_score_=run.best_score, optimizer_state_=run.optimizer_state,
+                     n_features_in_=net.config.step_features,
+                     residual_grid_=work._residual_grid(net, rows, residual_cuts))
+        history = panel.series if not keep else self._merged_history(panel)
+        self.__dict__.update(state)
+        self._scaler_index_ = work._scaler_index_
+        self._store_history(history)
         return self
+
+    def _layout(self, panel: Panel) -> dict:
+        step, freq = infer_step(panel)
+        return dict(targets_=list(panel.targets), covariates_=list(panel.covariates),
+                    future_covariates_=list(panel.future_covariates), long_=panel.long,
+                    time_name_=panel.time_name, id_name_=panel.id_name, step_=step, freq_=freq)
+
+    def _check_warm_start(self) -> None:
+        """A warm start continues the same network: the parameters that shape it must not change."""
+        fitted = self.net_.config
+        lookback = self.lookback or self.lookback_
+        segment = self.segment or self.segment_
+        changed = [name for name, now, before in (
+            ("horizon", self.horizon, fitted.horizon), ("lookback", lookback, fitted.lookback),
+            ("segment", segment, fitted.segment), ("units", self.units, fitted.width),
+            ("channels", self.channels, fitted.channels), ("linear_path", self.linear_path, fitted.linear_path),
+            ("model", _model_name(self.model), self.core_name_),
+            ("normalization", self.normalization, self.normalization_),
+            ("quantiles", len(self._quantile_levels()) or 1, fitted.n_outputs),
+        ) if now != before]
+        if changed:
+            raise ValueError(f"warm start continues the fitted network, but {changed} changed since it "
+                             "was fitted; refit from scratch (warm_start=False) to change them")
 
     def _merged_history(self, panel: Panel) -> list[Series]:
         """History after a warm start: the new frame's series replace the stored ones of the same id."""
@@ -245,103 +414,77 @@ class LiquidForecaster(BaseForecaster):
         by_id.update({s.uid: s for s in panel.series})
         return list(by_id.values())
 
-    def _train(self, train, val, epochs, device, seed) -> None:
-        from tqdm.auto import tqdm
-
-        net = self.net_
-        opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
-        gen = torch.Generator().manual_seed(seed)
-        n = len(train[0])
-        best, best_state, waited = float("inf"), None, 0
-        self.loss_curve_, self.validation_scores_ = [], []
-        bar = tqdm(range(epochs), disable=not self.verbose, desc="fit", unit="epoch")
-        for _ in bar:
-            net.train()
-            order = torch.randperm(n, generator=gen)
-            total = 0.0
-            for start in range(0, n, self.batch_size):
-                idx = order[start: start + self.batch_size]
-                x, dt, fut, y = (t[idx].to(device) for t in train)
-                loss = self._loss(net(x, dt, fut), y)
-                opt.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-                opt.step()
-                total += loss.item() * len(idx)
-            self.loss_curve_.append(total / n)
-            self.n_epochs_ += 1
-            if val is None:
-                bar.set_postfix(loss=f"{total / n:.4f}")
-                continue
-            score = self._evaluate(val, device)
-            self.validation_scores_.append(score)
-            bar.set_postfix(loss=f"{total / n:.4f}", val=f"{score:.4f}")
-            if score < best:
-                best, waited = score, 0
-                best_state = copy.deepcopy(net.state_dict())
-            else:
-                waited += 1
-                if waited >= self.patience:
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        self.best_validation_score_ = best if val is not None else None
-
-    def _evaluate(self, data, device, batch=1024) -> float:
-        self.net_.eval()
-        total, n = 0.0, len(data[0])
-        with torch.no_grad():
-            for start in range(0, n, batch):
-                x, dt, fut, y = (t[start: start + batch].to(device) for t in data)
-                total += self._loss(self.net_(x, dt, fut), y).item() * len(x)
-        return total / n
-
     def _point_index(self) -> int:
         qs = self._quantile_levels()
         return int(np.argmin([abs(q - 0.5) for q in qs])) if qs else 0
 
-    def _fit_residuals(self, data) -> None:
-        """Quantiles of the held-out residuals per horizon step and target, in scaled units."""
-        x, dt, fut, y = data
+    def _residual_grid(self, net, rows: Rows, cutoffs, batch: int = 1024) -> np.ndarray:
+        """Quantiles of the held-out residuals per horizon step and target, in scaled units (99, H, T)."""
+        resid = []
         with torch.no_grad():
-            pred = self.net_(x, dt, fut)[..., self._point_index()]  # (n, H, T)
-        resid = (y - pred).numpy()  # scaled; multiplied by each series' std at predict time
-        with np.errstate(all="ignore"):
-            grid = np.nanquantile(resid, QUANTILE_GRID, axis=0)  # (99, H, T)
-        self.residual_grid_ = np.nan_to_num(grid)
+            for start in range(0, len(cutoffs), batch):
+                b = rows.gather(cutoffs[start: start + batch], self.lookback_, self.horizon)
+                resid.append((b.target - net(b)[..., self._point_index()]).numpy())
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no residuals there
+            grid = np.nanquantile(np.concatenate(resid), QUANTILE_GRID, axis=0)
+        return np.nan_to_num(grid)
+
+    def score(self, df) -> float:
+        """Mean loss (the ``loss`` it was fitted with, in scaled units) over every window of ``df``."""
+        self._check_fitted()
+        panel = self._validate(df, fitted=True)
+        parts, cuts, offset = [], [], 0
+        for s in panel.series:
+            n = len(s.times)
+            parts.append(self._series_rows(s))
+            cuts.append(offset + np.arange(self.lookback_ - 1, n - self.horizon))
+            offset += n
+        rows, _ = stack_rows(parts, len(self.targets_))
+        with _torch_threads(self.n_threads):
+            return evaluate(self.net_, rows, np.concatenate(cuts), self.lookback_, self.horizon, self.loss,
+                            self._quantile_levels(), "cpu")
 
     # ----- forecasting ---------------------------------------------------------------------
-    def _forecast(self, series, h, futr, qs, stamps):
-        L = self.lookback_
-        xs, dts, futs, scales = [], [], [], []
+    def core_inputs(self, df=None):
+        """What the sequence core reads for the forecast from the end of each series of ``df``
+        (default: the training history): embedded segments (N, G, units) and their timespans
+        (N, G), one sequence per series and target. The plotting module traces neurons on these."""
+        self._check_fitted()
+        series = self.history_ if df is None else self._validate(df, fitted=True).series
+        H = self.horizon
+        stamps = [future_times(int(s.times[-1]), self.step_, self.freq_, H) for s in series]
+        with _torch_threads(self.n_threads):
+            return self.net_.core_inputs(self._forecast_batch(series, H, [None] * len(series), stamps))
+
+    def _forecast_batch(self, series, h, futr, stamps):
+        """The window ending at each series' last row, with its H forecast steps ahead."""
+        L, H = self.lookback_, self.horizon
+        parts = []
         for s, fv, t in zip(series, futr, stamps):
             if len(s.times) < L:
                 raise ValueError(f"series {s.uid!r} has {len(s.times)} rows but the model reads "
                                  f"lookback={L}; pass at least {L} rows of history")
             tail = Series(s.uid, s.times[-(L + 1):], s.values[-(L + 1):])
-            inputs, dt, _, _ = self._series_arrays(tail)
-            # The head always reads all H future steps: the calendar is known for each, and the
-            # user's future covariates (given for h steps) are padded with their last value.
-            if h < self.horizon:
-                t = future_times(int(s.times[-1]), self.step_, self.freq_, self.horizon)
-            mean, std = self._scaler_for(s)
-            futr_cols = [self.covariates_.index(c) + len(self.targets_) for c in self.future_covariates_]
-            if fv is None:
-                fv = np.zeros((self.horizon, 0))
-            elif h < self.horizon:
-                fv = np.concatenate([fv, np.repeat(fv[-1:], self.horizon - h, axis=0)])
-            fut = future_inputs(t.asi8, fv, mean[futr_cols], std[futr_cols], self.cal_names_)
-            xs.append(inputs[-L:])
-            dts.append(dt[-L:])
-            futs.append(fut)
-            scales.append((mean[: len(self.targets_)], std[: len(self.targets_)]))
-        with torch.no_grad():
-            out = self.net_(torch.as_tensor(np.stack(xs), dtype=torch.float32),
-                            torch.as_tensor(np.stack(dts), dtype=torch.float32),
-                            torch.as_tensor(np.stack(futs), dtype=torch.float32))  # (S, H, T, Q)
-        out = out[:, :h].numpy().astype(np.float64)
-        mean = np.stack([m for m, _ in scales])[:, None, :, None]
-        std = np.stack([s for _, s in scales])[:, None, :, None]
+            # The network always reads all H future steps: the calendar is known for each, and
+            # the user's future covariates (given for h steps) are padded with their last value.
+            if h < H:
+                t = future_times(int(s.times[-1]), self.step_, self.freq_, H)
+                if fv is not None:
+                    fv = np.concatenate([fv, np.repeat(fv[-1:], H - h, axis=0)])
+            parts.append(self._series_rows(tail, t.asi8, fv))
+        rows, starts = stack_rows(parts, len(self.targets_))
+        last = [start + min(len(s.times), L + 1) - 1 for start, s in zip(starts, series)]
+        return rows.gather(last, L, H, with_target=False)
+
+    def _forecast(self, series, h, futr, qs, stamps):
+        batch = self._forecast_batch(series, h, futr, stamps)
+        with _torch_threads(self.n_threads), torch.no_grad():
+            out = self.net_(batch)[:, :h].numpy().astype(np.float64)  # (S, h, T, Q)
+        scales = [self._scaler_for(s) for s in series]
+        T = len(self.targets_)
+        mean = np.stack([m[:T] for m, _ in scales])[:, None, :, None]
+        std = np.stack([sd[:T] for _, sd in scales])[:, None, :, None]
         out = out * std + mean  # (S, h, T, Q)
         points = list(out[..., self._point_index()])
         if not qs:
@@ -353,7 +496,29 @@ class LiquidForecaster(BaseForecaster):
         if missing:
             raise ValueError(f"quantiles {missing} were not fitted; this model forecasts {list(fitted)} "
                              "(set quantiles= before fit)")
-        return points, {q: list(out[..., int(np.argmin([abs(q - f) for f in fitted]))]) for q in qs}
+        # Quantile heads are trained separately and can cross; sorting them restores the order
+        # the levels promise (Chernozhukov et al., 2010: rearrangement never increases the loss).
+        ordered = np.sort(out, axis=-1)
+        return points, {q: list(ordered[..., int(np.argmin([abs(q - f) for f in fitted]))]) for q in qs}
+
+    def _rolling_forecast(self, df, series: Series, start: int, h: int) -> np.ndarray:
+        L, H, T = self.lookback_, self.horizon, len(self.targets_)
+        if start < L:
+            raise ValueError(f"the first origin needs lookback={L} rows before it; start must be >= {L}")
+        if self.future_covariates_:
+            raise ValueError("rolling_forecast cannot read future covariates from df; with future_covariates "
+                             "call predict(df=..., futr_df=...) per origin")
+        # H blank rows after the end carry the calendar of the last origins' forecast steps.
+        after = future_times(int(series.times[-1]), self.step_, self.freq_, H).asi8
+        rows, _ = stack_rows([self._series_rows(series, after)], T)
+        origins = np.arange(start, len(series.times) - h + 1)
+        out = []
+        with _torch_threads(self.n_threads), torch.no_grad():
+            for i in range(0, len(origins), 1024):
+                batch = rows.gather(origins[i: i + 1024] - 1, L, H, with_target=False)
+                out.append(self.net_(batch)[:, :h, :, self._point_index()].numpy())
+        mean, std = self._scaler_for(series)
+        return np.concatenate(out).astype(np.float64) * std[:T] + mean[:T]
 
     def _scaled_residual_quantiles(self, qs, points, std, h):
         """Point + residual quantile (kept in scaled units) times each series' std."""
@@ -371,12 +536,8 @@ class LiquidForecaster(BaseForecaster):
     def save(self, path) -> None:
         """Write the fitted forecaster to one safetensors file (weights, scaler, history, config)."""
         self._check_fitted()
-        if not isinstance(self.model, str):
-            params_model = None
-        else:
-            params_model = self.model
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
-        params["model"] = params_model
+        params["model"] = self.model if isinstance(self.model, str) else None
         tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
         arrays = {"scaler.mean": self.scaler_mean_, "scaler.std": self.scaler_std_,
                   "residual_grid": self.residual_grid_}
@@ -391,12 +552,13 @@ class LiquidForecaster(BaseForecaster):
             "targets_": self.targets_, "covariates_": self.covariates_,
             "future_covariates_": self.future_covariates_, "long_": self.long_,
             "time_name_": self.time_name_, "id_name_": self.id_name_, "step_": self.step_,
-            "freq_": self.freq_, "lookback_": self.lookback_, "cal_names_": self.cal_names_,
-            "n_features_in_": self.n_features_in_, "n_epochs_": self.n_epochs_,
-            "device_": self.device_,
+            "freq_": self.freq_, "lookback_": self.lookback_, "segment_": self.segment_,
+            "cal_names_": self.cal_names_, "n_features_in_": self.n_features_in_,
+            "n_epochs_": self.n_epochs_, "device_": self.device_, "core_name_": self.core_name_,
+            "normalization_": self.normalization_,
             "scaler_ids_": [_plain(u) for u in self.scaler_ids_],
             "history_ids": [_plain(s.uid) for s in self.history_],
-            "n_future": self.net_.n_future,
+            "network": vars(self.net_.config),
         }
         save_file(tensors, str(path), metadata={"liquidts": json.dumps(state)})
 
@@ -412,7 +574,8 @@ class LiquidForecaster(BaseForecaster):
             raise ValueError(f"{path} is not a file written by LiquidForecaster.save")
         state = json.loads(meta["liquidts"])
         if state.get("format") != _FORMAT:
-            raise ValueError(f"{path} has format {state.get('format')!r}, expected {_FORMAT!r}")
+            raise ValueError(f"{path} has format {state.get('format')!r}, but this version of liquidts reads "
+                             f"{_FORMAT!r}: the forecasting network changed; refit the model and save it again")
         tensors = load_file(str(path))
         params = state["params"]
         for k in state["tuple_params"]:
@@ -423,7 +586,8 @@ class LiquidForecaster(BaseForecaster):
             params["model"] = model
         est = cls(**params)
         for k in ("targets_", "covariates_", "future_covariates_", "long_", "time_name_", "id_name_",
-                  "step_", "freq_", "lookback_", "cal_names_", "n_features_in_", "n_epochs_", "device_"):
+                  "step_", "freq_", "lookback_", "segment_", "cal_names_", "n_features_in_", "n_epochs_",
+                  "device_", "core_name_", "normalization_"):
             setattr(est, k, state[k])
         est.scaler_ids_ = state["scaler_ids_"]
         est._scaler_index_ = {uid: k for k, uid in enumerate(est.scaler_ids_)}
@@ -432,10 +596,59 @@ class LiquidForecaster(BaseForecaster):
         est.residual_grid_ = tensors["residual_grid"].numpy()
         est.history_ = [Series(uid, tensors[f"history.{i}.times"].numpy(), tensors[f"history.{i}.values"].numpy())
                         for i, uid in enumerate(state["history_ids"])]
-        est.net_ = est._new_net(est.n_features_in_, state["n_future"])
+        est.net_ = est._new_net(NetworkConfig(**state["network"]))
         est.net_.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         est.net_.eval()
         return est
+
+
+def _check_range(value, name, low, high, low_open=False, high_open=False) -> None:
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and (low < value if low_open else low <= value)
+            and (value < high if high_open else value <= high)):
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+
+
+class _torch_threads:
+    """Run a block with ``n`` torch CPU threads and restore the caller's count after (None: leave it)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.before = torch.get_num_threads()
+        if self.n is not None:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.before)
+
+
+def _progress(verbose: bool, epochs: int):
+    """A tqdm bar over epochs; ``bar(loss=..., val=...)`` advances it."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=epochs, disable=not verbose, desc="fit", unit="epoch")
+
+    class _Bar:
+        def __call__(self, **scores):
+            bar.set_postfix({k: f"{v:.4f}" for k, v in scores.items()})
+            bar.update(1)
+
+        def close(self):
+            bar.close()
+
+    return _Bar()
+
+
+def _model_name(model) -> str:
+    return model.lower() if isinstance(model, str) else type(model).__name__
+
+
+def _span(panel: Panel) -> int:
+    """The longest series' time span, in nanoseconds."""
+    return max(int(s.times[-1] - s.times[0]) for s in panel.series)
 
 
 def _plain(value):
@@ -443,10 +656,4 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def input_width(n_targets: int, n_covariates: int, calendar_cycles: int) -> int:
-    """Input features per step a custom ``model=`` module receives: values and observed masks
-    of every column, plus sin/cos per calendar cycle (see ``calendar_names``)."""
-    return 2 * (n_targets + n_covariates) + 2 * calendar_cycles
-
-
-__all__ = ["LiquidForecaster", "input_width"]
+__all__ = ["LiquidForecaster"]

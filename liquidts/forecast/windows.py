@@ -1,13 +1,21 @@
 """pandas <-> tensors: time steps, calendar features, per-series scaling and training windows.
 
-Letters: N rows of one series, C columns (targets then covariates), L lookback, H horizon,
-K calendar features, T targets, F input features per step.
+Windows are not copied out of the series: every series' per-row arrays are stacked once
+(:class:`Rows`), a window is the row index of its last observed step (its *cutoff*), and a
+batch is gathered from the cutoffs on demand (:meth:`Rows.gather`). So a data set of many
+long series costs its own size in memory, not ``lookback`` times it.
+
+Letters: N rows, C columns (targets then covariates), L lookback, H horizon, K calendar
+features, Kf features known ahead (calendar, then future covariates), T targets.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
+import torch
 
 from liquidts.forecast.validate import Panel
 
@@ -46,15 +54,15 @@ def future_times(last: int, step: int, freq: str | None, h: int) -> pd.DatetimeI
     return pd.DatetimeIndex(last + step * np.arange(1, h + 1, dtype=np.int64))
 
 
-def calendar_names(step: int) -> list[str]:
-    """Calendar cycles that vary within a series of this step (hour of day below a day, ...)."""
+def calendar_names(step: int, span: int) -> list[str]:
+    """Calendar cycles worth learning for data of this step covering ``span`` nanoseconds: those
+    that vary within the step (hour of day below a day, ...) and that the data repeats at least
+    twice, since a cycle seen once cannot be told apart from a trend (a year of hourly data has
+    hour of day and day of week, not day of year)."""
     names = []
-    if step < NS_PER_DAY:
-        names.append("hour")
-    if step < 7 * NS_PER_DAY:
-        names.append("dow")
-    if step < 365 * NS_PER_DAY:
-        names.append("doy")
+    for name, period in _PERIODS.items():
+        if step < period and span >= 2 * period:
+            names.append(name)
     return names
 
 
@@ -90,32 +98,45 @@ def elapsed(times: np.ndarray, step: int) -> np.ndarray:
     return dt
 
 
-def step_inputs(times, values, mean, std, step, cal_names):
-    """Per-row model inputs (N, F) = [scaled values (NaN -> 0), observed mask, calendar] and dt (N,)."""
-    scaled = (values - mean) / std  # (N, C)
-    observed = ~np.isnan(scaled)
-    inputs = np.concatenate(
-        [np.where(observed, scaled, 0.0), observed.astype(np.float64), calendar_features(times, cal_names)],
-        axis=1,
-    )
-    return inputs, elapsed(times, step)
+class Batch(NamedTuple):
+    """A batch of windows as the forecasting network reads them (float32 tensors)."""
+
+    values: torch.Tensor  # (B, L, C) scaled targets then covariates, NaN where missing
+    timespans: torch.Tensor  # (B, L) elapsed time before each step, in base steps
+    calendar: torch.Tensor  # (B, L, K)
+    future: torch.Tensor  # (B, H, Kf) known ahead at the forecast steps
+    target: torch.Tensor | None  # (B, H, T) scaled, NaN where missing; None when forecasting
+
+    def to(self, device) -> "Batch":
+        return Batch(*(None if t is None else t.to(device) for t in self))
 
 
-def future_inputs(times, futr_values, futr_mean, futr_std, cal_names):
-    """Inputs known ahead for each future step (H, K + future covariates)."""
-    parts = [calendar_features(times, cal_names)]
-    if futr_values is not None and futr_values.shape[1]:
-        parts.append((futr_values - futr_mean) / futr_std)
-    return np.concatenate(parts, axis=1)
+class Rows:
+    """All series' per-row arrays stacked, from which windows are gathered by cutoff row.
 
-
-def make_windows(inputs, dt, future, targets_scaled, lookback, horizon, cutoffs):
-    """Stack training windows ending at ``cutoffs`` (row index of the last observed step).
-
-    Returns x (n, L, F), timespans (n, L), future (n, H, Kf), y (n, H, T) with NaN for missing.
+    ``values`` (N, C) are scaled by each series' scaler, ``future`` (N, Kf) holds what is known
+    ahead at each row (calendar, future covariates): a window's future block is the Kf rows after
+    its cutoff.
     """
-    past = np.arange(-lookback + 1, 1)
-    ahead = np.arange(1, horizon + 1)
-    rows_past = cutoffs[:, None] + past  # (n, L)
-    rows_ahead = cutoffs[:, None] + ahead  # (n, H)
-    return inputs[rows_past], dt[rows_past], future[rows_ahead], targets_scaled[rows_ahead]
+
+    def __init__(self, values, timespans, calendar, future, n_targets: int):
+        self.values = torch.as_tensor(values, dtype=torch.float32)
+        self.timespans = torch.as_tensor(timespans, dtype=torch.float32)
+        self.calendar = torch.as_tensor(calendar, dtype=torch.float32)
+        self.future = torch.as_tensor(future, dtype=torch.float32)
+        self.n_targets = n_targets
+
+    def gather(self, cutoffs, lookback: int, horizon: int, with_target: bool = True) -> Batch:
+        """Windows whose last observed row is ``cutoffs`` (B,) (indices into the stacked rows)."""
+        cut = torch.as_tensor(cutoffs, dtype=torch.long)[:, None]
+        past = cut + torch.arange(1 - lookback, 1)  # (B, L)
+        ahead = cut + torch.arange(1, horizon + 1)  # (B, H)
+        target = self.values[ahead, : self.n_targets] if with_target else None
+        return Batch(self.values[past], self.timespans[past], self.calendar[past], self.future[ahead], target)
+
+
+def stack_rows(parts: list, n_targets: int) -> tuple[Rows, list[int]]:
+    """Stack per-series ``(values, timespans, calendar, future)`` arrays; also return each
+    series' first row in the stack."""
+    starts = np.cumsum([0] + [len(p[0]) for p in parts])[:-1].tolist()
+    return Rows(*(np.concatenate(col) for col in zip(*parts)), n_targets=n_targets), starts

@@ -107,18 +107,18 @@ def encode_inputs(model, x, timespans=None):
 
     * a policy or driver (has an ``encoder``): observations go through its normalisation or conv
       head; a policy's ``config.dt`` is the default timespan;
-    * a fitted ``LiquidForecaster`` given a DataFrame (the format ``fit`` takes; the first series
-      when there are several): the scaled target, covariates and calendar features the encoder
-      reads, with the elapsed time between rows (in steps of the fitted frequency) as timespans;
+    * a fitted ``LiquidForecaster`` given a DataFrame (the format ``fit`` takes) or None (its
+      training history): the embedded segments its core reads for the forecast from the end of
+      each series, one sequence per series and target (``sample`` picks one), with each
+      segment's elapsed time as its timespan (:meth:`LiquidForecaster.core_inputs`);
     * anything else: unchanged.
     """
     if getattr(model, "net_", None) is not None:
         import pandas as pd
 
-        if isinstance(x, pd.DataFrame):
-            series = model._validate(x, fitted=True).series[0]
-            inputs, dt, _, _ = model._series_arrays(series)
-            return inputs, (dt if timespans is None else timespans)
+        if x is None or isinstance(x, pd.DataFrame):
+            inputs, spans = model.core_inputs(x)
+            return inputs, (spans if timespans is None else timespans)
         return x, timespans
     encoder = getattr(model, "encoder", None)
     if encoder is None:
@@ -137,8 +137,8 @@ def plot_dynamics(model, x, timespans=None, sample: int = 0, fig: Figure | None 
     """One figure: neuron activity (left) and effective time constants (right) per neuron group,
     and, for a wired layer, its wiring with learned strengths underneath.
 
-    ``model``: a CfC/LTC layer, a fitted ``LiquidForecaster`` (its encoder; ``x`` a DataFrame
-    like the one it was fitted on, or the encoder's input features) or a control policy/driver
+    ``model``: a CfC/LTC layer, a fitted ``LiquidForecaster`` (its core; ``x`` a DataFrame
+    like the one it was fitted on, None for its training history, or the core's inputs) or a control policy/driver
     with a CfC/LTC ``core`` (``x`` raw observations); see :func:`encode_inputs`.
     """
     layer = liquid_layer(model)

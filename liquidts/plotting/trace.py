@@ -72,18 +72,18 @@ class NeuronTrace:
 
 def liquid_layer(model) -> nn.Module:
     """The CfC/LTC layer inside ``model``: a layer itself, a fitted ``LiquidForecaster``
-    (``net_.encoder``), a control policy or driver (``core``)."""
+    (``net_.core``), a control policy or driver (``core``)."""
     if isinstance(model, (CfC, LTC)):
         return model
     net = getattr(model, "net_", None)
-    if net is not None and isinstance(getattr(net, "encoder", None), (CfC, LTC)):
-        return net.encoder
+    if net is not None and isinstance(getattr(net, "core", None), (CfC, LTC)):
+        return net.core
     if hasattr(model, "get_params") and hasattr(model, "model") and net is None:
         raise ValueError(f"{type(model).__name__} is not fitted: call fit before plotting its dynamics")
     core = getattr(model, "core", None)
     if isinstance(core, (CfC, LTC)):
         return core
-    inner = core if core is not None else (net.encoder if net is not None else None)
+    inner = core if core is not None else (net.core if net is not None else None)
     what = type(model).__name__ if inner is None else f"{type(model).__name__} with a {type(inner).__name__} core"
     raise TypeError(f"expected a liquidts CfC or LTC layer, a fitted LiquidForecaster or a policy with a "
                     f"CfC/LTC core; got {what}")

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from liquidts.baselines import Naive
+from liquidts.forecast.classical import Naive
 
 from ._helpers import tiny, wide_frame
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liquidts.baselines import DLinear, Drift, Naive, SeasonalNaive
+from liquidts.forecast.classical import DLinear, Drift, Naive, SeasonalNaive
 
 
 @pytest.fixture

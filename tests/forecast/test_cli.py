@@ -46,3 +46,12 @@ def test_bad_time_column_is_reported(tmp_path):
 def test_parser_has_forecast_subcommand():
     args = build_parser().parse_args(["forecast", "--demo", "seattle"])
     assert args.demo == "seattle" and args.func.__name__ == "run"
+
+
+@pytest.mark.parametrize("flag", ["--horizon", "--lookback", "--max-epochs", "--threads"])
+@pytest.mark.parametrize("value", ["0", "-3", "two"])
+def test_counts_below_one_are_usage_errors(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["forecast", "--demo", "seattle", flag, value])
+    assert exit_.value.code == 2
+    assert flag in capsys.readouterr().err

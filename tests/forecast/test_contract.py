@@ -8,7 +8,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from liquidts.baselines import DLinear, Drift, Naive, SeasonalNaive
+from liquidts.forecast.classical import DLinear, Drift, Naive, SeasonalNaive
 from liquidts.forecast import available_models
 
 from ._helpers import tiny, wide_frame

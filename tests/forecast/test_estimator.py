@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from liquidts.forecast import LiquidForecaster
-from liquidts.forecast.estimator import input_width
 
 from ._helpers import long_frame, tiny, wide_frame
 
@@ -50,9 +49,10 @@ def test_load_refuses_other_files(tmp_path):
 
 
 def test_random_state_makes_fits_reproducible(wide):
-    a = tiny(target="load", random_state=3).fit(wide).predict()
-    b = tiny(target="load", random_state=3).fit(wide).predict()
-    c = tiny(target="load", random_state=4).fit(wide).predict()
+    # Without early stopping the trained weights are used, so the seed shows in the forecast.
+    a = tiny(target="load", random_state=3, validation_fraction=0).fit(wide).predict()
+    b = tiny(target="load", random_state=3, validation_fraction=0).fit(wide).predict()
+    c = tiny(target="load", random_state=4, validation_fraction=0).fit(wide).predict()
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert not np.allclose(a.to_numpy(), c.to_numpy())
 
@@ -69,10 +69,11 @@ def test_irregular_timestamps_reach_the_model_as_timespans():
     df = wide_frame(n=60)
     gaps = np.r_[1, np.tile([1, 1, 3], 20)[:59]]  # days between observations
     df.index = pd.DatetimeIndex(pd.Timestamp("2021-01-01") + pd.to_timedelta(np.cumsum(gaps), "D"), name="date")
-    est = tiny(model=Recorder(input_width(n_targets=1, n_covariates=1, calendar_cycles=2)),
-               target="load", max_epochs=1, validation_fraction=0)
+    # A custom core reads `units` features per segment; with one step per segment (segment=1)
+    # its timespans are the elapsed times between rows, in units of the median step.
+    est = tiny(model=Recorder(8), units=8, segment=1, target="load", max_epochs=1, validation_fraction=0)
     est.fit(df)
-    recorder = est.net_.encoder
+    recorder = est.net_.core
     recorder.seen.clear()
     est.predict()
     spans = recorder.seen[-1]  # (1, L)
@@ -82,6 +83,18 @@ def test_irregular_timestamps_reach_the_model_as_timespans():
     assert est.model.seen == [], "the user's module is copied, never trained in place"
 
 
+def test_segment_timespans_are_the_mean_elapsed_time_of_their_steps():
+    df = wide_frame(n=60)
+    gaps = np.r_[1, np.tile([1, 1, 4], 20)[:59]]
+    df.index = pd.DatetimeIndex(pd.Timestamp("2021-01-01") + pd.to_timedelta(np.cumsum(gaps), "D"), name="date")
+    est = tiny(model=Recorder(8), units=8, lookback=9, segment=3, target="load", max_epochs=1,
+               validation_fraction=0).fit(df)
+    est.net_.core.seen.clear()
+    est.predict()
+    expected = (np.diff(df.index.as_unit("ns").asi8[-10:]) / est.step_).reshape(3, 3).mean(1)
+    np.testing.assert_allclose(est.net_.core.seen[-1][0].numpy(), expected)
+
+
 def test_missing_values_are_masked_not_filled(wide):
     df = wide.copy()
     df.iloc[5:9, 0] = np.nan
@@ -89,9 +102,13 @@ def test_missing_values_are_masked_not_filled(wide):
     est = tiny(target="load").fit(df)
     pred = est.predict()
     assert np.isfinite(pred.to_numpy()).all()
-    x, *_ = est._windows(est._validate(df, fitted=True))[0]
-    mask = x[:, :, 2]  # observed flag of the target column
-    assert (mask == 0).any() and (x[:, :, 0][mask == 0] == 0).all()
+    rows, train, _ = est._training_rows(est._validate(df, fitted=True))
+    batch = rows.gather(train[0], est.lookback_, est.horizon)
+    assert torch.isnan(batch.values).any(), "missing values reach the network as NaN"
+    z, observed, _, _ = est.net_._normalise(batch.values)
+    missing = torch.isnan(batch.values)
+    assert (observed[missing] == 0).all() and (z[missing] == 0).all()
+    assert (observed[~missing] == 1).all()
 
 
 def test_long_format_many_series_one_model(long):
@@ -168,6 +185,7 @@ def test_update_appends_observations_without_retraining(wide):
 def test_future_covariates_are_read_from_futr_df(wide):
     df = wide.copy()
     df["promo"] = (np.arange(len(df)) % 5 == 0).astype(float)
+    df["load"] += 4 * df["promo"]  # a promotion lifts the load on its day
     est = tiny(target="load", future_covariates=["promo"]).fit(df)
     future_idx = pd.date_range(df.index[-1] + pd.Timedelta(days=1), periods=3, freq="D", name="date")
     with pytest.raises(ValueError, match="futr_df"):

@@ -1,11 +1,12 @@
 """Classical forecasting baselines with the same fit/predict interface as LiquidForecaster.
 
 Naive (last value), SeasonalNaive (same point one season ago), Drift (line through the first
-and last value) and DLinear (Zeng et al., AAAI 2023: a linear map from the lookback, split
+and last value), DLinear (Zeng et al., AAAI 2023: a linear map from the lookback, split
 into moving-average trend and remainder, to the horizon; fitted here in closed form by ridge
-regression, shared by all series and targets). They read only the target columns; covariates
-are accepted so a benchmark can pass one frame to every model. Intervals come from the
-quantiles of in-sample forecast errors.
+regression, shared by all series and targets) and RidgeLags (ridge regression from the last
+``lags`` values, and optionally the calendar of the forecast steps, to the horizon). They read
+only the target columns; covariates are accepted so a benchmark can pass one frame to every
+model. Intervals come from the quantiles of in-sample forecast errors.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pandas as pd
 
 from liquidts.forecast.base import QUANTILE_GRID, BaseForecaster
 from liquidts.forecast.validate import Series, check_positive_int
-from liquidts.forecast.windows import fit_scaler
+from liquidts.forecast.windows import calendar_features, calendar_names, fit_scaler, future_times
 
 _MAX_RESIDUAL_ORIGINS = 200
 
@@ -31,8 +32,8 @@ class _Classical(BaseForecaster):
     def _min_rows(self) -> int:
         return 1
 
-    def _rule(self, y: np.ndarray, h: int, uid) -> np.ndarray:
-        """Forecast (h, T) from the target history y (N, T) without NaN."""
+    def _rule(self, y: np.ndarray, h: int, uid, times: np.ndarray) -> np.ndarray:
+        """Forecast (h, T) from the target history y (N, T) without NaN observed at ``times`` (N,)."""
         raise NotImplementedError
 
     def _targets(self, s: Series) -> np.ndarray:
@@ -55,7 +56,7 @@ class _Classical(BaseForecaster):
             origins = np.unique(np.linspace(first, last, min(_MAX_RESIDUAL_ORIGINS, last - first + 1)).astype(int))
             truth = s.values[:, : len(self.targets_)]
             for c in origins:
-                resid.append(truth[c: c + H] - self._rule(y[:c], H, s.uid))
+                resid.append(truth[c: c + H] - self._rule(y[:c], H, s.uid, s.times[:c]))
         if resid:
             with np.errstate(all="ignore"):
                 grid = np.nanquantile(np.stack(resid), QUANTILE_GRID, axis=0)  # (99, H, T)
@@ -67,7 +68,7 @@ class _Classical(BaseForecaster):
         """Learn parameters of the rule (nothing for the naive family)."""
 
     def _forecast(self, series, h, futr, qs, stamps):
-        return [self._rule(self._targets(s), h, s.uid) for s in series], None
+        return [self._rule(self._targets(s), h, s.uid, s.times) for s in series], None
 
 
 class Naive(_Classical):
@@ -80,7 +81,7 @@ class Naive(_Classical):
         self.time_col = time_col
         self.id_col = id_col
 
-    def _rule(self, y, h, uid):
+    def _rule(self, y, h, uid, times):
         return np.repeat(y[-1:], h, axis=0)
 
 
@@ -99,7 +100,7 @@ class SeasonalNaive(_Classical):
     def _min_rows(self):
         return check_positive_int(self.season_length, "season_length")
 
-    def _rule(self, y, h, uid):
+    def _rule(self, y, h, uid, times):
         m = self.season_length
         return y[len(y) - m + np.arange(h) % m]
 
@@ -117,7 +118,7 @@ class Drift(_Classical):
     def _min_rows(self):
         return 2
 
-    def _rule(self, y, h, uid):
+    def _rule(self, y, h, uid, times):
         slope = (y[-1] - y[0]) / (len(y) - 1)  # (T,)
         return y[-1] + slope * np.arange(1, h + 1)[:, None]
 
@@ -185,9 +186,76 @@ class DLinear(_Classical):
         penalty[-1, -1] = 0.0  # the intercept is not shrunk
         self.coef_ = np.linalg.solve(X.T @ X + penalty, X.T @ Y)  # (2L+1, H)
 
-    def _rule(self, y, h, uid):
+    def _rule(self, y, h, uid, times):
         L = self.lookback
         mean, std = self._scale(uid, y)
         z = ((y[-L:] - mean) / std).T  # (T, L)
         out = self._features(z) @ self.coef_[:, :h]  # (T, h)
         return out.T * std + mean
+
+
+class RidgeLags(_Classical):
+    """Direct ridge regression on per-series z-scored targets: the last ``lags`` values (and, with
+    ``calendar=True``, sin/cos of the calendar cycles of the ``horizon`` forecast steps that the
+    training data covers twice) to the next ``horizon`` values; one model for all series and
+    targets. The strong linear reference of the forecasting benchmarks."""
+
+    _max_h_is_horizon = True
+
+    def __init__(self, lags=28, calendar=True, alpha=1.0, horizon=24, target=None, covariates=None,
+                 time_col=None, id_col=None):
+        self.lags = lags
+        self.calendar = calendar
+        self.alpha = alpha
+        self.horizon = horizon
+        self.target = target
+        self.covariates = covariates
+        self.time_col = time_col
+        self.id_col = id_col
+
+    def _min_rows(self):
+        return check_positive_int(self.lags, "lags")
+
+    def _future_calendar(self, last: int) -> np.ndarray:
+        """Calendar features of the ``horizon`` steps after ``last``, flattened (H*K,)."""
+        times = future_times(last, self.step_, self.freq_, self.horizon).asi8
+        return calendar_features(times, self.cal_names_).ravel()
+
+    def _fit_rule(self, panel) -> None:
+        L, H = self._min_rows(), self.horizon
+        span = max(int(s.times[-1] - s.times[0]) for s in panel.series)
+        self.cal_names_ = calendar_names(self.step_, span) if self.calendar else []
+        self.scaler_ids_ = [s.uid for s in panel.series]
+        self._scaler_index_ = {uid: k for k, uid in enumerate(self.scaler_ids_)}
+        stats = [fit_scaler(s.values[:, : len(self.targets_)]) for s in panel.series]
+        self.scaler_mean_ = np.stack([m for m, _ in stats])
+        self.scaler_std_ = np.stack([sd for _, sd in stats])
+        xs, ys = [], []
+        for s, (mean, std) in zip(panel.series, stats):
+            z = (self._targets(s) - mean) / std  # (N, T)
+            truth = (s.values[:, : len(self.targets_)] - mean) / std
+            if len(z) < L + H:
+                raise ValueError(f"series {s.uid!r} has {len(z)} rows but RidgeLags needs lags={L} + "
+                                 f"horizon={H} = {L + H}")
+            origins = np.arange(L, len(z) - H + 1)
+            cal = np.stack([self._future_calendar(int(s.times[o - 1])) for o in origins]) \
+                if self.cal_names_ else np.zeros((len(origins), 0))
+            for j in range(z.shape[1]):
+                lagged = np.lib.stride_tricks.sliding_window_view(z[: len(z) - H, j], L)  # (n, L)
+                xs.append(np.concatenate([lagged, cal], axis=1))
+                ys.append(np.lib.stride_tricks.sliding_window_view(truth[L:, j], H))
+        X, Y = np.concatenate(xs), np.concatenate(ys)
+        keep = ~np.isnan(Y).any(axis=1)
+        X = np.concatenate([X[keep], np.ones((int(keep.sum()), 1))], axis=1)
+        penalty = self.alpha * np.eye(X.shape[1])
+        penalty[-1, -1] = 0.0  # the intercept is not shrunk
+        self.coef_ = np.linalg.solve(X.T @ X + penalty, X.T @ Y[keep])  # (L + H*K + 1, H)
+
+    def _rule(self, y, h, uid, times):
+        L = self.lags
+        k = self._scaler_index_.get(uid)
+        mean, std = fit_scaler(y) if k is None else (self.scaler_mean_[k], self.scaler_std_[k])
+        z = ((y[-L:] - mean) / std).T  # (T, L)
+        cal = self._future_calendar(int(times[-1])) if self.cal_names_ else np.zeros(0)
+        X = np.concatenate([z, np.repeat(cal[None], len(z), 0), np.ones((len(z), 1))], axis=1)
+        return (X @ self.coef_[:, :h]).T * std + mean

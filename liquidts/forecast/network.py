@@ -1,0 +1,283 @@
+"""The forecasting network: window normalisation, segments, a sequence core, a parallel readout.
+
+::
+
+    window values (B, L, C) --RevIN: each column by the window's own mean and std-->
+    per target channel (or all targets together, channels="mixed"): every step's value,
+    observed flag, covariates, calendar and log elapsed time, cut into L/S segments of S steps
+      --embed--> (N, L/S, D) --core, timespans = each segment's elapsed time--> last output (N, U)
+      --readout: for horizon segment m, tanh(W_u u + pos_m + channel + W_f future_m)
+      --> S values per segment--> (N, H, Q)
+    + linear path: Linear(L -> H*Q) on each target's normalised lookback (RLinear)
+    --> restore the window's mean and std --> (B, H, T, Q)
+
+The recurrence runs over L/S segments, not L steps (SegRNN, Lin et al. 2023), so it is short
+and fast; the readout decodes every horizon segment in parallel from the one final state,
+with a learned embedding per position (SegRNN's PMF). The linear path starts at the ridge
+solution (:meth:`ForecastNetwork.fit_linear_path`) and the readout's last layer at zero, so
+training begins at the best linear forecast and the core is trained on what that leaves.
+``core=None`` is the ablation: the linear path alone.
+
+Letters: B batch, L lookback, C columns (T targets, then covariates), K calendar features,
+Kf features known ahead, H horizon, S segment length, G = ceil(L / S) input segments,
+M = ceil(H / S) output segments, N sequences (B * T channel-independent, B mixed),
+F features per step of one sequence, D width, U core outputs, Q outputs per target.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from liquidts.forecast.cores import core_output_size, last_output
+from liquidts.forecast.windows import Batch
+
+CHANNELS = ("independent", "mixed")
+_EPS = 1e-5  # variance floor of the window normalisation, in the series' scaled units
+
+
+@dataclass
+class NetworkConfig:
+    lookback: int  # L
+    horizon: int  # H
+    n_targets: int  # T
+    n_covariates: int
+    n_calendar: int  # K
+    n_future: int  # Kf
+    n_outputs: int = 1  # Q: 1, or the number of quantiles
+    segment: int = 12  # S
+    width: int = 64  # D
+    channels: str = "independent"
+    linear_path: bool = True
+    dropout: float = 0.1
+
+    @property
+    def n_segments(self) -> int:
+        return math.ceil(self.lookback / self.segment)
+
+    @property
+    def n_out_segments(self) -> int:
+        return math.ceil(self.horizon / self.segment)
+
+    @property
+    def step_features(self) -> int:
+        """F: value and observed flag of the sequence's own targets, covariates, calendar, log dt."""
+        own = 1 if self.channels == "independent" else self.n_targets
+        return 2 * own + 2 * self.n_covariates + self.n_calendar + 1
+
+    @property
+    def linear_features(self) -> int:
+        """P: inputs of the linear path per target: its lookback, the covariates' last segment,
+        the calendar of the first forecast step (which fixes the calendar of the others) and the
+        future covariates of every forecast step."""
+        return (self.lookback + self.segment * self.n_covariates + self.n_calendar
+                + self.horizon * (self.n_future - self.n_calendar))
+
+    @property
+    def targets_per_sequence(self) -> int:
+        return 1 if self.channels == "independent" else self.n_targets
+
+
+class ForecastNetwork(nn.Module):
+    """See the module docstring. ``core``: a module ``y, h = core(x, hx, timespans)`` reading
+    ``config.width`` features per segment, or None for the linear path alone."""
+
+    def __init__(self, config: NetworkConfig, core: nn.Module | None):
+        super().__init__()
+        if config.channels not in CHANNELS:
+            raise ValueError(f"channels must be one of {CHANNELS}, got {config.channels!r}")
+        if core is None and not config.linear_path:
+            raise ValueError("a network without a core needs its linear path (linear_path=True)")
+        self.config = c = config
+        T, D, S = c.n_targets, c.width, c.segment
+        # Reversible normalisation's learnable affine, per target (Kim et al., ICLR 2022).
+        self.revin_weight = nn.Parameter(torch.ones(T))
+        self.revin_bias = nn.Parameter(torch.zeros(T))
+        self.linear = nn.Linear(c.linear_features, c.horizon * c.n_outputs) if c.linear_path else None
+        # Which of the linear path's inputs it reads (chosen by cross-validation in
+        # liquidts.forecast.ridge; all, until then).
+        self.register_buffer("linear_mask", torch.ones(c.linear_features))
+        # 1: normalise each window by its own statistics (RevIN); 0: keep the series' scaling.
+        self.register_buffer("window_norm", torch.ones(()))
+        self.core = core
+        if core is None:
+            return
+        per_seq = c.targets_per_sequence
+        self.embed = nn.Linear(S * c.step_features, D)
+        self.from_core = nn.Linear(core_output_size(core, D), D)
+        self.from_future = nn.Linear(S * c.n_future, D, bias=False) if c.n_future else None
+        self.position = nn.Parameter(torch.randn(c.n_out_segments, D) * 0.1)
+        self.channel = nn.Parameter(torch.randn(T, D) * 0.1) if c.channels == "independent" else None
+        self.dropout = nn.Dropout(c.dropout)
+        self.out = nn.Linear(D, S * per_seq * c.n_outputs)
+        # The readout adds nothing until training finds something the linear path misses.
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    # ----- normalisation -------------------------------------------------------------------
+    def _normalise(self, values):
+        """values (B, L, C) with NaN -> z (B, L, C), observed (B, L, C), and the targets' mean and
+        std (B, 1, T) over each window's observed steps. Targets are normalised by those window
+        statistics (and restored at the output); covariates, read but never forecast, keep the
+        series' scaling, so their absolute values (a day's rain) stay visible. Missing values are 0."""
+        T = self.config.n_targets
+        observed = ~torch.isnan(values)
+        v = torch.where(observed, values, 0.0)
+        targets, seen = v[..., :T], observed[..., :T]
+        count = seen.sum(1, keepdim=True).clamp(min=1)
+        mean = targets.sum(1, keepdim=True) / count
+        var = (torch.where(seen, targets - mean, 0.0) ** 2).sum(1, keepdim=True) / count
+        std = (var + _EPS).sqrt()
+        # Without window normalisation (chosen for stationary data), the statistics are the identity.
+        mean = mean * self.window_norm
+        std = std * self.window_norm + (1.0 - self.window_norm)
+        z = torch.where(seen, (targets - mean) / std, 0.0)
+        return torch.cat([z, v[..., T:]], dim=-1), observed.to(values.dtype), mean, std
+
+    def _affine(self, z_targets):
+        return z_targets * self.revin_weight + self.revin_bias
+
+    def _restore(self, y, mean, std):
+        """y (B, H, T, Q) in normalised units -> the series' scaled units."""
+        y = (y - self.revin_bias[:, None]) / self.revin_weight[:, None]
+        return y * std.unsqueeze(-1) + mean.unsqueeze(-1)  # mean/std (B, 1, T, 1)
+
+    # ----- the two paths ---------------------------------------------------------------------
+    def _linear_inputs(self, z, batch: Batch):
+        """The linear path's inputs per target (B*T, P): see :attr:`NetworkConfig.linear_features`."""
+        c = self.config
+        B, L, T = z.shape[0], c.lookback, c.n_targets
+        own = z[..., :T].transpose(1, 2)  # (B, T, L)
+        K = c.n_calendar
+        shared = torch.cat([z[:, L - c.segment:, T:].flatten(1),  # (B, S*Cc) the covariates' last segment
+                            batch.future[:, 0, :K],  # (B, K) the calendar of the first forecast step
+                            batch.future[:, :, K:].flatten(1)], dim=1)  # (B, H*(Kf-K)) future covariates
+        inputs = torch.cat([own, shared.unsqueeze(1).expand(B, T, shared.shape[1])], dim=-1)
+        return inputs.reshape(B * T, -1) * self.linear_mask
+
+    def _linear_path(self, z, batch: Batch):
+        """-> (B, H, T, Q) in normalised units."""
+        c = self.config
+        out = self.linear(self._linear_inputs(z, batch))  # (B*T, H*Q)
+        return out.view(-1, c.n_targets, c.horizon, c.n_outputs).transpose(1, 2)
+
+    def _sequences(self, z, observed, batch: Batch):
+        """Per-step features of each sequence (N, L, F)."""
+        c = self.config
+        T = c.n_targets
+        B, L = z.shape[0], z.shape[1]
+        shared = [z[..., T:], observed[..., T:], batch.calendar,
+                  torch.log(batch.timespans.clamp(min=1e-3)).unsqueeze(-1)]
+        shared = torch.cat(shared, dim=-1)  # (B, L, F - 2 * own)
+        if c.channels == "mixed":
+            return torch.cat([z[..., :T], observed[..., :T], shared], dim=-1)
+        own = torch.stack([z[..., :T], observed[..., :T]], dim=-1)  # (B, L, T, 2)
+        shared = shared.unsqueeze(2).expand(B, L, T, shared.shape[-1])
+        seq = torch.cat([own, shared], dim=-1).transpose(1, 2)  # (B, T, L, F)
+        return seq.reshape(B * T, L, -1)
+
+    def _segments(self, z, observed, batch: Batch):
+        """The core's inputs: embedded segments (N, G, D) and their timespans (N, G)."""
+        c = self.config
+        B, T, S, G = z.shape[0], c.n_targets, c.segment, c.n_segments
+        seq = self._sequences(z, observed, batch)  # (N, L, F)
+        N = seq.shape[0]
+        pad = G * S - c.lookback
+        # Left padding with zero features (observed flag 0) and zero elapsed time.
+        seq = F.pad(seq, (0, 0, pad, 0))
+        spans = F.pad(batch.timespans, (pad, 0))  # (B, G*S)
+        seg_spans = spans.view(B, G, S).sum(-1) / S  # (B, G): 1 for evenly spaced steps
+        if c.targets_per_sequence == 1:
+            seg_spans = seg_spans.repeat_interleave(T, dim=0)  # (N, G)
+        return F.relu(self.embed(seq.reshape(N, G, S * seq.shape[-1]))), seg_spans
+
+    @torch.no_grad()
+    def core_inputs(self, batch: Batch):
+        """What the core reads for ``batch``: embedded segments (N, G, D) and their timespans
+        (N, G), sequence ``b * T + t`` for target t of window b (channel-independent)."""
+        if self.core is None:
+            raise ValueError("this network has no core (model='linear'): it reads no segments")
+        z, observed, _, _ = self._normalise(batch.values)
+        T = self.config.n_targets
+        z = torch.cat([self._affine(z[..., :T]), z[..., T:]], dim=-1)
+        return self._segments(z, observed, batch)
+
+    def _core_path(self, z, observed, batch: Batch):
+        c = self.config
+        B, T, S, M = z.shape[0], c.n_targets, c.segment, c.n_out_segments
+        per_seq = c.targets_per_sequence
+        x, seg_spans = self._segments(z, observed, batch)  # (N, G, D), (N, G)
+        N = x.shape[0]
+        y, _ = self.core(x, None, seg_spans)
+        hidden = self.from_core(last_output(y))  # (N, D)
+        query = self.position.unsqueeze(0)  # (1, M, D)
+        if self.channel is not None:
+            query = query + self.channel.repeat(B, 1).unsqueeze(1)  # (N, M, D)
+        if self.from_future is not None:
+            fut = F.pad(batch.future, (0, 0, 0, M * S - c.horizon))  # (B, M*S, Kf)
+            fut = self.from_future(fut.reshape(B, M, -1))  # (B, M, D)
+            query = query + (fut.repeat_interleave(T, dim=0) if per_seq == 1 else fut)
+        out = self.out(self.dropout(torch.tanh(hidden.unsqueeze(1) + query)))  # (N, M, S*per_seq*Q)
+        out = out.view(N, M * S, per_seq, c.n_outputs)[:, : c.horizon]  # (N, H, per_seq, Q)
+        if per_seq == 1:
+            out = out.view(B, T, c.horizon, c.n_outputs).transpose(1, 2)
+        return out  # (B, H, T, Q)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """Forecast (B, H, T, Q) in the series' scaled units from a :class:`Batch`."""
+        T = self.config.n_targets
+        z, observed, mean, std = self._normalise(batch.values)
+        z = torch.cat([self._affine(z[..., :T]), z[..., T:]], dim=-1)
+        out = 0.0
+        if self.linear is not None:
+            out = self._linear_path(z, batch)
+        if self.core is not None:
+            out = out + self._core_path(z, observed, batch)
+        return self._restore(out, mean[..., :T], std[..., :T])
+
+    # ----- the linear path's closed-form start (liquidts.forecast.ridge) ------------------------
+    def linear_blocks(self) -> dict:
+        """Column indices of the linear path's input blocks; the first is always used."""
+        c = self.config
+        L, R, F = c.lookback, c.segment * c.n_covariates, c.n_calendar + c.horizon * (c.n_future - c.n_calendar)
+        blocks = {"lookback": torch.arange(L), "covariates": torch.arange(L, L + R),
+                  "future": torch.arange(L + R, L + R + F)}
+        return {name: cols for name, cols in blocks.items() if len(cols)}
+
+    @torch.no_grad()
+    def linear_regression_rows(self, batch: Batch):
+        """The linear path's least-squares rows for ``batch``: inputs (B*T, P), normalised targets
+        (B*T, H) (NaN where missing) and row weights (B*T, 1), all float64."""
+        c = self.config
+        T = c.n_targets
+        z, _, mean, std = self._normalise(batch.values)
+        z = torch.cat([self._affine(z[..., :T]), z[..., T:]], dim=-1)
+        x = self._linear_inputs(z, batch)
+        m, s = mean[:, 0, :T], std[:, 0, :T]  # (B, T)
+        y = ((batch.target - m.unsqueeze(1)) / s.unsqueeze(1)).transpose(1, 2).reshape(len(x), -1)
+        return x.double(), y.double(), s.reshape(-1, 1).double()
+
+    @torch.no_grad()
+    def set_window_normalisation(self, on: bool) -> None:
+        self.window_norm.fill_(1.0 if on else 0.0)
+
+    @torch.no_grad()
+    def set_linear_path(self, solution: torch.Tensor, blocks: list) -> None:
+        """Set the linear path from a least-squares ``solution`` (P + 1, H) (intercept last), reading
+        only the named ``blocks``."""
+        c = self.config
+        P, H, Q = c.linear_features, c.horizon, c.n_outputs
+        mask = torch.zeros(P)
+        for name, cols in self.linear_blocks().items():
+            if name in blocks:
+                mask[cols] = 1.0
+        self.linear_mask.copy_(mask)
+        weight = solution[:P].T.repeat(Q, 1)  # (Q*H, P): row q*H + h
+        bias = solution[P].repeat(Q)
+        order = torch.arange(H * Q).view(Q, H).T.reshape(-1)  # row h*Q + q, the layout forward reads
+        self.linear.weight.copy_(weight[order].float())
+        self.linear.bias.copy_(bias[order].float())

@@ -1,0 +1,127 @@
+"""The training loop of the forecasting network: AdamW, early stopping, divergence guard.
+
+One function, :func:`train`, reads top to bottom: shuffle the training windows each epoch,
+step AdamW on each batch, score the validation windows, keep the best weights, stop after
+``patience`` epochs without improvement. A non-finite loss stops training at once and the last
+good weights are kept (the caller is told through :attr:`TrainingRun.diverged`).
+
+Letters: B windows per batch, H horizon, T targets, Q outputs per target.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from liquidts.forecast.windows import Rows
+
+LOSSES = ("mse", "mae", "quantile")
+
+
+def forecast_loss(pred: torch.Tensor, target: torch.Tensor, loss: str, levels: tuple) -> torch.Tensor:
+    """Mean loss over the observed targets: pred (B, H, T, Q), target (B, H, T) with NaN where
+    unobserved; ``levels`` are the quantile levels of the Q outputs for ``loss="quantile"``."""
+    observed = ~torch.isnan(target)
+    target = torch.nan_to_num(target)
+    if loss == "quantile":
+        q = torch.tensor(levels, dtype=pred.dtype, device=pred.device)
+        diff = target.unsqueeze(-1) - pred  # (B, H, T, Q)
+        per = torch.maximum(q * diff, (q - 1) * diff).mean(-1)
+    elif loss == "mae":
+        per = (pred[..., 0] - target).abs()
+    else:
+        per = (pred[..., 0] - target) ** 2
+    return (per * observed).sum() / observed.sum().clamp(min=1)
+
+
+@dataclass
+class TrainingRun:
+    """What :func:`train` did: per-epoch training loss and validation score (validation_scores[0]
+    is the network before training), the best validation score, epochs run, and whether it
+    stopped on a non-finite loss."""
+
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    best_score: float | None = None
+    epochs: int = 0
+    diverged: bool = False
+    optimizer_state: dict | None = None
+
+
+def evaluate(net: nn.Module, rows: Rows, cutoffs, lookback: int, horizon: int, loss: str, levels: tuple,
+             device, batch_size: int = 512) -> float:
+    """Mean loss of ``net`` over the windows ending at ``cutoffs``."""
+    net.eval()
+    total, n = 0.0, len(cutoffs)
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            part = cutoffs[start: start + batch_size]
+            batch = rows.gather(part, lookback, horizon).to(device)
+            total += forecast_loss(net(batch), batch.target, loss, levels).item() * len(part)
+    return total / max(n, 1)
+
+
+def train(net: nn.Module, rows: Rows, train_cutoffs, val_cutoffs, *, lookback: int, horizon: int,
+          loss: str, levels: tuple, epochs: int, batch_size: int, learning_rate: float,
+          weight_decay: float, patience: int, generator: torch.Generator, device,
+          windows_per_epoch: int | None = None, optimizer_state: dict | None = None,
+          progress=None) -> TrainingRun:
+    """Train ``net`` in place on the windows ending at ``train_cutoffs``; with ``val_cutoffs``,
+    stop early and leave the best-scoring weights (the untrained network counts as a candidate).
+    An epoch is a pass over the training windows in a new random order, or over the first
+    ``windows_per_epoch`` of that order when there are more."""
+    run = TrainingRun()
+    opt = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    if optimizer_state is not None:
+        opt.load_state_dict(optimizer_state)
+    train_cutoffs = torch.as_tensor(train_cutoffs)
+    has_val = len(val_cutoffs) > 0
+    best_state, waited = copy.deepcopy(net.state_dict()), 0
+    if has_val:
+        run.best_score = evaluate(net, rows, val_cutoffs, lookback, horizon, loss, levels, device)
+        run.validation_scores.append(run.best_score)
+    for _ in range(epochs):
+        net.train()
+        order = train_cutoffs[torch.randperm(len(train_cutoffs), generator=generator)][:windows_per_epoch]
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            batch = rows.gather(order[start: start + batch_size], lookback, horizon).to(device)
+            value = forecast_loss(net(batch), batch.target, loss, levels)
+            if not math.isfinite(value.item()):
+                run.diverged = True
+                break
+            opt.zero_grad()
+            value.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            total += value.item() * len(batch.values)
+        if run.diverged:
+            break
+        run.epochs += 1
+        run.loss_curve.append(total / len(order))
+        if not has_val:
+            best_state = copy.deepcopy(net.state_dict())
+            if progress is not None:
+                progress(loss=run.loss_curve[-1])
+            continue
+        score = evaluate(net, rows, val_cutoffs, lookback, horizon, loss, levels, device)
+        if not math.isfinite(score):
+            run.diverged = True
+            break
+        run.validation_scores.append(score)
+        if progress is not None:
+            progress(loss=run.loss_curve[-1], val=score)
+        if score < run.best_score:
+            run.best_score, waited = score, 0
+            best_state = copy.deepcopy(net.state_dict())
+        else:
+            waited += 1
+            if waited >= patience:
+                break
+    net.load_state_dict(best_state)
+    run.optimizer_state = None if run.diverged else opt.state_dict()
+    return run
