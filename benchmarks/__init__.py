@@ -1,0 +1,1 @@
+"""The benchmark suites: ``python -m benchmarks SUITE [--quick]`` (see ``__main__``)."""

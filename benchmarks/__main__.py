@@ -1,0 +1,91 @@
+"""Run a benchmark suite and write its table, JSON and plot under benchmarks/results/.
+
+    python -m benchmarks SUITE [--quick] [--models liquid linear ...] [--seeds 0 1 2]
+
+Suites: ``ett`` (ETTh1, ETTh2, ETTm1, ETTm2 x horizons 96-720, lookback 96), ``weather`` (Jena,
+21 variables, as published), ``seattle`` (daily temp_max, 7 days ahead), ``medical`` (ECG, PPG,
+respiration at 100 Hz; PPG with its irregular clock and resampled). ``--quick`` runs each on a
+slice small enough for CI (files named ``<suite>-quick``). Small networks run fastest on one
+CPU thread; the forecaster uses one by default (``--threads`` sets torch's for everything else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from benchmarks import models, report, runner
+from benchmarks.tasks import SUITES
+
+RESULTS = Path(__file__).with_name("results")
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("suite", choices=sorted(SUITES))
+    parser.add_argument("--quick", action="store_true", help="a small slice of every task (CI)")
+    parser.add_argument("--models", nargs="+", default=list(models.DEFAULT_MODELS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 (quick: 0)")
+    parser.add_argument("--data-home", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="LiquidForecaster parameters for every network model, e.g. max_epochs=5")
+    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--resume", action="store_true", help="keep the records already in the JSON file")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
+    params = {k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    if args.quick:
+        params.setdefault("max_epochs", 2)
+    tasks = SUITES[args.suite](args.data_home, args.quick)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{args.suite}-quick" if args.quick else args.suite
+    meta = dict(command="python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
+                commit=_commit(), machine=f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), "
+                f"{_cpus()} CPUs", torch=torch.__version__, threads=args.threads, seeds=seeds,
+                date=datetime.date.today().isoformat(), params=params)
+    json_path = out / f"{stem}.json"
+    if not args.resume and json_path.exists():
+        json_path.unlink()
+    runner.write_records(json_path, runner.json_records(json_path), meta)
+    records = runner.run_suite(tasks, args.models, seeds, params, json_path, args.resume)
+    (out / f"{stem}.md").write_text(report.markdown(args.suite, tasks, records, args.models, meta))
+    report.plot(args.suite, tasks, records, args.models, out / f"{stem}.png")
+    print(f"wrote {out / stem}.md, .json, .png")
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def _value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False, "None": None}.get(text, text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
