@@ -357,6 +357,11 @@ class LiquidForecaster(BaseForecaster):
                 if net.linear is not None:
                     work._start_linear_path(net, rows, train_per_series, val_per_series)
                 n_epochs, optimizer_state = 0, None
+            # The linear path keeps its closed-form solution; the core trains alone (share 1)
+            # and the two are combined on held-out windows after training.
+            if net.linear is not None:
+                net.linear.requires_grad_(False)
+            net.blend.fill_(1.0)
             net.to(device)
             bar = _progress(self.verbose, epochs)
             run = train(net, rows, train_cuts, val_cuts, lookback=work.lookback_, horizon=self.horizon,
@@ -373,6 +378,8 @@ class LiquidForecaster(BaseForecaster):
                 "learning_rate.", RuntimeWarning, stacklevel=3)
         net.to("cpu").eval()
         residual_cuts = val_cuts if len(val_cuts) else train_cuts
+        net.fit_blend((rows.gather(residual_cuts[i: i + 1024], work.lookback_, self.horizon)
+                       for i in range(0, len(residual_cuts), 1024)), output=self._point_index())
         state.update(net_=net, device_=str(device), n_epochs_=n_epochs + run.epochs,
                      core_name_=_model_name(self.model), normalization_=self.normalization,
                      loss_curve_=run.loss_curve, validation_scores_=run.validation_scores,

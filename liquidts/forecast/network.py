@@ -94,19 +94,22 @@ class ForecastNetwork(nn.Module):
             raise ValueError("a network without a core needs its linear path (linear_path=True)")
         self.config = c = config
         T, D, S = c.n_targets, c.width, c.segment
-        # Reversible normalisation's learnable affine, per target (Kim et al., ICLR 2022).
-        self.revin_weight = nn.Parameter(torch.ones(T))
-        self.revin_bias = nn.Parameter(torch.zeros(T))
         self.linear = nn.Linear(c.linear_features, c.horizon * c.n_outputs) if c.linear_path else None
         # Which of the linear path's inputs it reads (chosen by cross-validation in
         # liquidts.forecast.ridge; all, until then).
         self.register_buffer("linear_mask", torch.ones(c.linear_features))
         # 1: normalise each window by its own statistics (RevIN); 0: keep the series' scaling.
         self.register_buffer("window_norm", torch.ones(()))
+        # Per horizon step, the share of the core's forecast in the output (the rest is the
+        # linear path's): 1 while the core trains, then chosen on held-out windows (fit_blend).
+        self.register_buffer("blend", torch.ones(c.horizon))
         self.core = core
         if core is None:
             return
         per_seq = c.targets_per_sequence
+        # Reversible normalisation's learnable affine, per target (Kim et al., ICLR 2022).
+        self.revin_weight = nn.Parameter(torch.ones(T))
+        self.revin_bias = nn.Parameter(torch.zeros(T))
         self.embed = nn.Linear(S * c.step_features, D)
         self.from_core = nn.Linear(core_output_size(core, D), D)
         self.from_future = nn.Linear(S * c.n_future, D, bias=False) if c.n_future else None
@@ -141,9 +144,12 @@ class ForecastNetwork(nn.Module):
     def _affine(self, z_targets):
         return z_targets * self.revin_weight + self.revin_bias
 
+    def _unaffine(self, y):
+        """y (B, H, T, Q) -> undo the affine."""
+        return (y - self.revin_bias[:, None]) / self.revin_weight[:, None]
+
     def _restore(self, y, mean, std):
         """y (B, H, T, Q) in normalised units -> the series' scaled units."""
-        y = (y - self.revin_bias[:, None]) / self.revin_weight[:, None]
         return y * std.unsqueeze(-1) + mean.unsqueeze(-1)  # mean/std (B, 1, T, 1)
 
     # ----- the two paths ---------------------------------------------------------------------
@@ -230,14 +236,52 @@ class ForecastNetwork(nn.Module):
     def forward(self, batch: Batch) -> torch.Tensor:
         """Forecast (B, H, T, Q) in the series' scaled units from a :class:`Batch`."""
         T = self.config.n_targets
+        linear, core, mean, std = self._paths(batch)
+        if core is None:
+            out = linear
+        elif linear is None:
+            out = core
+        else:
+            share = self.blend.view(1, -1, 1, 1)
+            out = linear + share * (core - linear)
+        return self._restore(out, mean, std)
+
+    def _paths(self, batch: Batch):
+        """Both paths' forecasts (B, H, T, Q) in normalised units (None for a path the network
+        lacks) and the targets' window mean and std (B, 1, T)."""
+        T = self.config.n_targets
         z, observed, mean, std = self._normalise(batch.values)
-        z = torch.cat([self._affine(z[..., :T]), z[..., T:]], dim=-1)
-        out = 0.0
+        linear = core = None
         if self.linear is not None:
-            out = self._linear_path(z, batch)
+            linear = self._linear_path(z, batch)
         if self.core is not None:
-            out = out + self._core_path(z, observed, batch)
-        return self._restore(out, mean[..., :T], std[..., :T])
+            # RevIN's affine wraps the core alone: the linear path keeps its closed-form solution.
+            affine = torch.cat([self._affine(z[..., :T]), z[..., T:]], dim=-1)
+            core = self._unaffine(self._core_path(affine, observed, batch))
+        return linear, core, mean[..., :T], std[..., :T]
+
+    @torch.no_grad()
+    def fit_blend(self, batches, output: int = 0) -> torch.Tensor:
+        """Choose, per horizon step, the share of the core's forecast that minimises the squared
+        error (in the series' scaled units, the training loss's) over ``batches`` of held-out
+        windows: the least-squares weight of the core against the linear path, kept in [0, 1]
+        (Bates & Granger, 1969, on combining forecasts). ``output``: the point forecast's column."""
+        if self.core is None or self.linear is None:
+            return self.blend
+        num = torch.zeros(self.config.horizon, dtype=torch.float64)
+        den = torch.zeros_like(num)
+        for batch in batches:
+            linear, core, mean, std = self._paths(batch)
+            target = (batch.target - mean) / std  # (B, H, T)
+            weight = std.double() ** 2  # (B, 1, T): errors count in scaled units
+            seen = ~torch.isnan(target)
+            gap = (core - linear)[..., output].double()
+            miss = (torch.nan_to_num(target) - linear[..., output]).double()
+            num += (weight * gap * miss * seen).sum((0, 2))
+            den += (weight * gap * gap * seen).sum((0, 2))
+        share = torch.where(den > 0, num / den.clamp(min=1e-30), torch.ones_like(num)).clamp(0.0, 1.0)
+        self.blend.copy_(share.float())
+        return self.blend
 
     # ----- the linear path's closed-form start (liquidts.forecast.ridge) ------------------------
     def linear_blocks(self) -> dict:
@@ -255,7 +299,6 @@ class ForecastNetwork(nn.Module):
         c = self.config
         T = c.n_targets
         z, _, mean, std = self._normalise(batch.values)
-        z = torch.cat([self._affine(z[..., :T]), z[..., T:]], dim=-1)
         x = self._linear_inputs(z, batch)
         m, s = mean[:, 0, :T], std[:, 0, :T]  # (B, T)
         y = ((batch.target - m.unsqueeze(1)) / s.unsqueeze(1)).transpose(1, 2).reshape(len(x), -1)

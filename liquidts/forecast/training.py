@@ -75,7 +75,11 @@ def train(net: nn.Module, rows: Rows, train_cutoffs, val_cutoffs, *, lookback: i
     An epoch is a pass over the training windows in a new random order, or over the first
     ``windows_per_epoch`` of that order when there are more."""
     run = TrainingRun()
-    opt = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    params = [p for p in net.parameters() if p.requires_grad]
+    if not params:
+        epochs = 0
+        params = [torch.zeros(0, requires_grad=True)]
+    opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
     if optimizer_state is not None:
         opt.load_state_dict(optimizer_state)
     train_cutoffs = torch.as_tensor(train_cutoffs)
@@ -96,7 +100,7 @@ def train(net: nn.Module, rows: Rows, train_cutoffs, val_cutoffs, *, lookback: i
                 break
             opt.zero_grad()
             value.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             total += value.item() * len(batch.values)
         if run.diverged:
