@@ -209,6 +209,27 @@ def ppg_tasks(horizon: int = 96, rows=None) -> list:
     return tasks
 
 
+def ppg_15k_task(horizon: int = 50, rows=None) -> Task:
+    """heartpy's second PPG (data2.csv): 15,000 samples stamped every 8.55 ms (117 Hz), with
+    the sensor's dropouts (zeros) left in; ``horizon`` samples ahead, split 7:1:2, z-scored with
+    the training rows. The size the speed bar names: a 15,000-sample signal, horizon 50."""
+    raw = pd.read_csv(_heartpy_file("data2.csv"))
+    index = pd.DatetimeIndex(pd.Timestamp("2020-01-01") + pd.to_timedelta(raw["timer"], unit="ms"), name="time")
+    values = raw["hr"].to_numpy(dtype=float)
+    if rows is not None:
+        values, index = values[:rows], index[:rows]
+    n = len(values)
+    n_train, n_test = int(n * 0.7), int(n * 0.2)
+    n_val = n - n_train - n_test
+    mean, std = values[:n_train].mean(), values[:n_train].std()
+    frame = pd.DataFrame({"ppg": (values - mean) / std}, index=index)
+    lookback = max(96, 2 * horizon)
+    return Task("medical", f"ppg-15k-{horizon}", frame, ["ppg"], horizon, fit_end=n_train + n_val,
+                test_start=n_train + n_val, test_end=n, lookback=lookback,
+                validation_fraction=_protocol_validation(n_train, n_val, lookback, horizon), season_length=100,
+                note="PPG, 15,000 samples at 117 Hz")
+
+
 SUITES = {
     "ett": lambda home, quick: ett_tasks(home, horizons=(96,) if quick else HORIZONS,
                                           names=("ETTh1",) if quick else ("ETTh1", "ETTh2", "ETTm1", "ETTm2"),
@@ -217,5 +238,6 @@ SUITES = {
                                                  rows=3000 if quick else None),
     "seattle": lambda home, quick: [seattle_task()],
     "medical": lambda home, quick: [physio_task(home, horizon=50 if quick else 200, rows=3000 if quick else None),
-                                    *ppg_tasks(horizon=50 if quick else 96, rows=3000 if quick else None)],
+                                    *ppg_tasks(horizon=50 if quick else 96, rows=3000 if quick else None),
+                                    ppg_15k_task(rows=3000 if quick else None)],
 }
