@@ -17,6 +17,7 @@ import math
 import warnings
 
 import numpy as np
+import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -28,7 +29,7 @@ from liquidts.forecast.ridge import fit_linear_path, normal_equations
 from liquidts.forecast.training import LOSSES, evaluate, train
 from liquidts.forecast.validate import Panel, Series, check_positive_int
 from liquidts.forecast.windows import (Rows, calendar_features, calendar_names, elapsed, fit_scaler,
-                                       future_times, infer_step, stack_rows)
+                                       index_values, infer_step, stack_rows)
 
 _FORMAT = "liquidts.LiquidForecaster/2"
 CV_FOLDS = 5  # blocked cross-validation folds choosing the linear path's start
@@ -209,8 +210,17 @@ class LiquidForecaster(BaseForecaster):
             if future_values is not None:
                 blank[:, cols] = future_values
             values = np.concatenate([values, blank])
-        scaled = (values - mean) / std
-        calendar = calendar_features(times, self.cal_names_)
+        with np.errstate(over="ignore"):
+            scaled = (values - mean) / std
+        # The network computes in float32: a series far off its fitted scale could overflow it.
+        with np.errstate(invalid="ignore"):
+            huge = np.abs(scaled) > 1e30
+        if huge.any():
+            name = (self.targets_ + self.covariates_)[int(np.flatnonzero(huge.any(0))[0])]
+            where = f"column {name!r}" + (f" of series {s.uid!r}" if self.long_ else "")
+            raise ValueError(f"{where} is more than 1e30 fitted standard deviations from the mean the model "
+                             "was fitted on, beyond float32; refit on data of this scale")
+        calendar = calendar_features(times, self.cal_names_, self.tz_)
         future = np.concatenate([calendar, scaled[:, cols]], axis=1)
         return scaled, spans, calendar, future
 
@@ -330,7 +340,8 @@ class LiquidForecaster(BaseForecaster):
             stats = [fit_scaler(s.values) for s in panel.series]
             state.update(layout, lookback_=lookback,
                          segment_=self.segment or max(1, round(lookback / 8)),
-                         cal_names_=calendar_names(layout["step_"], _span(panel)) if self.calendar else [],
+                         cal_names_=(calendar_names(layout["step_"], _span(panel), layout["time_kind_"])
+                                     if self.calendar else []),
                          scaler_ids_=[s.uid for s in panel.series],
                          scaler_mean_=np.stack([m for m, _ in stats]),
                          scaler_std_=np.stack([sd for _, sd in stats]))
@@ -389,7 +400,8 @@ class LiquidForecaster(BaseForecaster):
         step, freq = infer_step(panel)
         return dict(targets_=list(panel.targets), covariates_=list(panel.covariates),
                     future_covariates_=list(panel.future_covariates), long_=panel.long,
-                    time_name_=panel.time_name, id_name_=panel.id_name, step_=step, freq_=freq)
+                    time_name_=panel.time_name, id_name_=panel.id_name, step_=step, freq_=freq,
+                    time_kind_=panel.time_kind, tz_=panel.tz)
 
     def _check_warm_start(self) -> None:
         """A warm start continues the same network: the parameters that shape it must not change."""
@@ -453,7 +465,7 @@ class LiquidForecaster(BaseForecaster):
         self._check_fitted()
         series = self.history_ if df is None else self._validate(df, fitted=True).series
         H = self.horizon
-        stamps = [future_times(int(s.times[-1]), self.step_, self.freq_, H) for s in series]
+        stamps = [self._future_times(s, H) for s in series]
         with _torch_threads(self.n_threads):
             return self.net_.core_inputs(self._forecast_batch(series, H, [None] * len(series), stamps))
 
@@ -469,10 +481,10 @@ class LiquidForecaster(BaseForecaster):
             # The network always reads all H future steps: the calendar is known for each, and
             # the user's future covariates (given for h steps) are padded with their last value.
             if h < H:
-                t = future_times(int(s.times[-1]), self.step_, self.freq_, H)
+                t = self._future_times(s, H)
                 if fv is not None:
                     fv = np.concatenate([fv, np.repeat(fv[-1:], H - h, axis=0)])
-            parts.append(self._series_rows(tail, t.asi8, fv))
+            parts.append(self._series_rows(tail, index_values(t), fv))
         rows, starts = stack_rows(parts, len(self.targets_))
         last = [start + min(len(s.times), L + 1) - 1 for start, s in zip(starts, series)]
         return rows.gather(last, L, H, with_target=False)
@@ -509,7 +521,7 @@ class LiquidForecaster(BaseForecaster):
             raise ValueError("rolling_forecast cannot read future covariates from df; with future_covariates "
                              "call predict(df=..., futr_df=...) per origin")
         # H blank rows after the end carry the calendar of the last origins' forecast steps.
-        after = future_times(int(series.times[-1]), self.step_, self.freq_, H).asi8
+        after = index_values(self._future_times(series, H))
         rows, _ = stack_rows([self._series_rows(series, after)], T)
         origins = np.arange(start, len(series.times) - h + 1)
         out = []
@@ -544,7 +556,7 @@ class LiquidForecaster(BaseForecaster):
         for i, s in enumerate(self.history_):
             arrays[f"history.{i}.times"] = s.times
             arrays[f"history.{i}.values"] = s.values
-        tensors.update({k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in arrays.items()})
+        tensors.update({k: torch.from_numpy(np.array(v, order="C")) for k, v in arrays.items()})
         state = {
             "format": _FORMAT,
             "params": params,
@@ -552,7 +564,8 @@ class LiquidForecaster(BaseForecaster):
             "targets_": self.targets_, "covariates_": self.covariates_,
             "future_covariates_": self.future_covariates_, "long_": self.long_,
             "time_name_": self.time_name_, "id_name_": self.id_name_, "step_": self.step_,
-            "freq_": self.freq_, "lookback_": self.lookback_, "segment_": self.segment_,
+            "freq_": self.freq_, "time_kind_": self.time_kind_,
+            "tz_": None if self.tz_ is None else str(self.tz_), "lookback_": self.lookback_, "segment_": self.segment_,
             "cal_names_": self.cal_names_, "n_features_in_": self.n_features_in_,
             "n_epochs_": self.n_epochs_, "device_": self.device_, "core_name_": self.core_name_,
             "normalization_": self.normalization_,
@@ -586,9 +599,10 @@ class LiquidForecaster(BaseForecaster):
             params["model"] = model
         est = cls(**params)
         for k in ("targets_", "covariates_", "future_covariates_", "long_", "time_name_", "id_name_",
-                  "step_", "freq_", "lookback_", "segment_", "cal_names_", "n_features_in_", "n_epochs_",
+                  "step_", "freq_", "time_kind_", "lookback_", "segment_", "cal_names_", "n_features_in_", "n_epochs_",
                   "device_", "core_name_", "normalization_"):
             setattr(est, k, state[k])
+        est.tz_ = None if state["tz_"] is None else pd.Timestamp(0, tz=state["tz_"]).tz
         est.scaler_ids_ = state["scaler_ids_"]
         est._scaler_index_ = {uid: k for k, uid in enumerate(est.scaler_ids_)}
         est.scaler_mean_ = tensors["scaler.mean"].numpy()
