@@ -12,8 +12,11 @@ Letters: L lookback, H horizon, C columns (T targets, then covariates), Q output
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
+import os
+import tempfile
 import warnings
 
 import numpy as np
@@ -31,7 +34,7 @@ from liquidts.forecast.validate import Panel, Series, check_positive_int
 from liquidts.forecast.windows import (Rows, calendar_features, calendar_names, elapsed, fit_scaler,
                                        index_values, infer_step, stack_rows)
 
-_FORMAT = "liquidts.LiquidForecaster/2"
+_FORMAT = "liquidts.LiquidForecaster/3"
 CV_FOLDS = 5  # blocked cross-validation folds choosing the linear path's start
 NORMALIZATIONS = ("window", "series", "auto")
 
@@ -546,10 +549,16 @@ class LiquidForecaster(BaseForecaster):
 
     # ----- persistence -------------------------------------------------------------------
     def save(self, path) -> None:
-        """Write the fitted forecaster to one safetensors file (weights, scaler, history, config)."""
+        """Write the fitted forecaster to one safetensors file (weights, scaler, history, config).
+
+        The file is written next to ``path`` under a temporary name and then renamed over it, so an
+        existing model file is replaced whole or not at all. A SHA-256 of the tensors and the
+        metadata is stored with them and checked by :meth:`load`."""
         self._check_fitted()
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
         params["model"] = self.model if isinstance(self.model, str) else None
+        if params.get("checkpoint") is not None:
+            params["checkpoint"] = os.fspath(params["checkpoint"])
         tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
         arrays = {"scaler.mean": self.scaler_mean_, "scaler.std": self.scaler_std_,
                   "residual_grid": self.residual_grid_}
@@ -565,31 +574,57 @@ class LiquidForecaster(BaseForecaster):
             "future_covariates_": self.future_covariates_, "long_": self.long_,
             "time_name_": self.time_name_, "id_name_": self.id_name_, "step_": self.step_,
             "freq_": self.freq_, "time_kind_": self.time_kind_,
-            "tz_": None if self.tz_ is None else str(self.tz_), "lookback_": self.lookback_, "segment_": self.segment_,
+            "tz_": None if self.tz_ is None else str(self.tz_),
+            "lookback_": self.lookback_, "segment_": self.segment_,
             "cal_names_": self.cal_names_, "n_features_in_": self.n_features_in_,
             "n_epochs_": self.n_epochs_, "device_": self.device_, "core_name_": self.core_name_,
             "normalization_": self.normalization_,
-            "scaler_ids_": [_plain(u) for u in self.scaler_ids_],
-            "history_ids": [_plain(s.uid) for s in self.history_],
+            "scaler_ids_": [_encode_id(u) for u in self.scaler_ids_],
+            "history_ids": [_encode_id(s.uid) for s in self.history_],
             "network": vars(self.net_.config),
         }
-        save_file(tensors, str(path), metadata={"liquidts": json.dumps(state)})
+        try:
+            meta = json.dumps(state, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"cannot save this forecaster: a parameter or column name is not a plain "
+                             f"string/number ({exc})") from None
+        digest = _checksum(tensors, meta)
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"liquidts": meta, "sha256": digest}))
 
     @classmethod
     def load(cls, path, model: nn.Module | None = None) -> "LiquidForecaster":
         """Read a forecaster written by :meth:`save` (no pickle). A forecaster fitted with a
-        custom module needs that module's class again: pass a fresh instance as ``model``."""
+        custom module needs that module's class again: pass a fresh instance as ``model``.
+
+        A file that is not one :meth:`save` wrote, or one altered since (truncated, flipped bytes),
+        raises ``ValueError("not a valid liquidts file: ...")``."""
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no model file at {path}")
+
+        def invalid(why):
+            return ValueError(f"not a valid liquidts file: {path}: {why}")
+
+        try:
+            with safe_open(path, framework="pt") as f:
+                meta = f.metadata() or {}
+            tensors = load_file(path)
+        except Exception as exc:  # safetensors raises its own error types for damaged files
+            raise invalid(f"unreadable as safetensors ({type(exc).__name__}: {exc})") from None
         if "liquidts" not in meta:
-            raise ValueError(f"{path} is not a file written by LiquidForecaster.save")
-        state = json.loads(meta["liquidts"])
-        if state.get("format") != _FORMAT:
-            raise ValueError(f"{path} has format {state.get('format')!r}, but this version of liquidts reads "
-                             f"{_FORMAT!r}: the forecasting network changed; refit the model and save it again")
-        tensors = load_file(str(path))
+            raise invalid("not a file written by LiquidForecaster.save (no liquidts metadata)")
+        try:
+            state = json.loads(meta["liquidts"])
+        except json.JSONDecodeError as exc:
+            raise invalid(f"damaged metadata ({exc})") from None
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+            found = state.get("format") if isinstance(state, dict) else None
+            raise invalid(f"format {found!r}, but this version of liquidts reads {_FORMAT!r}; refit the model "
+                          "and save it again")
+        if meta.get("sha256") != _checksum(tensors, meta["liquidts"]):
+            raise invalid("checksum mismatch: the file was altered or damaged after it was saved")
         params = state["params"]
         for k in state["tuple_params"]:
             params[k] = tuple(params[k])
@@ -599,21 +634,50 @@ class LiquidForecaster(BaseForecaster):
             params["model"] = model
         est = cls(**params)
         for k in ("targets_", "covariates_", "future_covariates_", "long_", "time_name_", "id_name_",
-                  "step_", "freq_", "time_kind_", "lookback_", "segment_", "cal_names_", "n_features_in_", "n_epochs_",
-                  "device_", "core_name_", "normalization_"):
+                  "step_", "freq_", "time_kind_", "lookback_", "segment_", "cal_names_", "n_features_in_",
+                  "n_epochs_", "device_", "core_name_", "normalization_"):
             setattr(est, k, state[k])
         est.tz_ = None if state["tz_"] is None else pd.Timestamp(0, tz=state["tz_"]).tz
-        est.scaler_ids_ = state["scaler_ids_"]
+        est.scaler_ids_ = [_decode_id(u) for u in state["scaler_ids_"]]
         est._scaler_index_ = {uid: k for k, uid in enumerate(est.scaler_ids_)}
         est.scaler_mean_ = tensors["scaler.mean"].numpy()
         est.scaler_std_ = tensors["scaler.std"].numpy()
         est.residual_grid_ = tensors["residual_grid"].numpy()
-        est.history_ = [Series(uid, tensors[f"history.{i}.times"].numpy(), tensors[f"history.{i}.values"].numpy())
+        est.history_ = [Series(_decode_id(uid), tensors[f"history.{i}.times"].numpy(),
+                               tensors[f"history.{i}.values"].numpy())
                         for i, uid in enumerate(state["history_ids"])]
         est.net_ = est._new_net(NetworkConfig(**state["network"]))
         est.net_.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         est.net_.eval()
         return est
+
+
+def atomic_write(path, write) -> None:
+    """Call ``write(tmp)`` on a temporary path in ``path``'s directory, then rename it over ``path``:
+    a crash (or Ctrl-C) mid-write leaves any existing file at ``path`` as it was."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _checksum(tensors: dict, meta: str) -> str:
+    """SHA-256 of the metadata and every tensor (name, dtype, shape, bytes) in name order."""
+    digest = hashlib.sha256(meta.encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _check_range(value, name, low, high, low_open=False, high_open=False) -> None:
@@ -665,9 +729,18 @@ def _span(panel: Panel) -> int:
     return max(int(s.times[-1] - s.times[0]) for s in panel.series)
 
 
-def _plain(value):
-    """numpy scalars -> Python scalars, so ids survive JSON."""
-    return value.item() if hasattr(value, "item") else value
+def _encode_id(uid):
+    """A series id as JSON: strings and numbers as they are, timestamps tagged (with their zone)."""
+    if isinstance(uid, pd.Timestamp):
+        return {"timestamp": uid.isoformat(), "tz": None if uid.tz is None else str(uid.tz)}
+    return uid.item() if isinstance(uid, np.generic) else uid
+
+
+def _decode_id(value):
+    if isinstance(value, dict):
+        stamp = pd.Timestamp(value["timestamp"])
+        return stamp.tz_convert(value["tz"]) if value["tz"] is not None else stamp
+    return value
 
 
 __all__ = ["LiquidForecaster"]
