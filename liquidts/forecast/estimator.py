@@ -99,6 +99,12 @@ class LiquidForecaster(BaseForecaster):
         small recurrent networks run fastest on one. None leaves torch's setting alone.
     verbose : bool, default False
         Show a tqdm progress bar while fitting.
+    checkpoint : str or path or None, default None
+        A file where ``fit`` saves its training state after every epoch (weights, optimizer,
+        random states, epoch count, early-stopping record; written atomically). A fit started
+        while a checkpoint of the same fit (same data and parameters) exists resumes from it and
+        ends with the weights the uninterrupted fit would have (on CPU); the file is removed when
+        the fit completes. A checkpoint of another fit is overwritten, with a warning.
 
     Attributes (after fit): ``net_``, ``lookback_``, ``segment_``, ``n_features_in_``,
     ``targets_``, ``covariates_``, ``step_``, ``freq_``, ``n_epochs_``, ``loss_curve_``,
@@ -114,7 +120,8 @@ class LiquidForecaster(BaseForecaster):
                  dropout=0.1, loss="mse", quantiles=(0.1, 0.5, 0.9), max_epochs=30, batch_size=128,
                  windows_per_epoch=16384,
                  learning_rate=1e-3, weight_decay=1e-4, validation_fraction=0.1, patience=5,
-                 warm_start=False, random_state=None, device="cpu", n_threads=1, verbose=False):
+                 warm_start=False, random_state=None, device="cpu", n_threads=1, verbose=False,
+                 checkpoint=None):
         self.model = model
         self.horizon = horizon
         self.lookback = lookback
@@ -145,6 +152,7 @@ class LiquidForecaster(BaseForecaster):
         self.device = device
         self.n_threads = n_threads
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     # ----- parameter checks -------------------------------------------------------------
     def _check_params(self) -> None:
@@ -172,6 +180,12 @@ class LiquidForecaster(BaseForecaster):
         _check_range(self.validation_fraction, "validation_fraction", 0, 1, high_open=True)
         if self.device not in ("cpu", "cuda", "auto") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {self.device!r}")
+        if self.checkpoint is not None:
+            if not isinstance(self.checkpoint, (str, os.PathLike)):
+                raise TypeError(f"checkpoint must be a file path or None, got {type(self.checkpoint).__name__}")
+            folder = os.path.dirname(os.path.abspath(os.fspath(self.checkpoint)))
+            if not os.path.isdir(folder) or os.path.isdir(os.fspath(self.checkpoint)):
+                raise ValueError(f"checkpoint={os.fspath(self.checkpoint)!r} must be a file in an existing folder")
 
     def _resolve_device(self) -> torch.device:
         if self.device == "auto":
@@ -356,7 +370,12 @@ class LiquidForecaster(BaseForecaster):
         rows, train_per_series, val_per_series = work._training_rows(panel)
         train_cuts, val_cuts = np.concatenate(train_per_series), np.concatenate(val_per_series)
         device = self._resolve_device()
-        seed = self.random_state
+        seed, resume = self.random_state, None
+        if self.checkpoint is not None:
+            fingerprint = self._fingerprint(rows, train_cuts, val_cuts, keep)
+            resume = _read_checkpoint(self.checkpoint, fingerprint)
+            if resume is not None and seed is None:
+                seed = resume["seed"]  # the interrupted fit's seed, so the network starts the same
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         levels = self._quantile_levels()
@@ -378,7 +397,10 @@ class LiquidForecaster(BaseForecaster):
                         learning_rate=self.learning_rate, weight_decay=self.weight_decay,
                         patience=self.patience, generator=torch.Generator().manual_seed(seed),
                         device=device, windows_per_epoch=self.windows_per_epoch,
-                        optimizer_state=optimizer_state, progress=bar)
+                        optimizer_state=optimizer_state, progress=bar,
+                        resume=None if resume is None else resume["train"],
+                        checkpoint=None if self.checkpoint is None else _checkpoint_writer(
+                            self.checkpoint, fingerprint, seed))
             bar.close()
         if run.diverged:
             warnings.warn(
@@ -397,7 +419,24 @@ class LiquidForecaster(BaseForecaster):
         self.__dict__.update(state)
         self._scaler_index_ = work._scaler_index_
         self._store_history(history)
+        if self.checkpoint is not None and os.path.exists(self.checkpoint):
+            os.remove(self.checkpoint)  # the fit is complete: nothing left to resume
         return self
+
+    def _fingerprint(self, rows: Rows, train_cuts, val_cuts, keep: bool) -> str:
+        """What makes two fits the same fit: the parameters that shape training, the training rows
+        and windows, and (warm start) the network and epochs it starts from."""
+        ignore = {"checkpoint", "verbose", "n_threads", "device"}
+        params = {k: v for k, v in self.get_params().items() if k not in ignore}
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=repr).encode())
+        if isinstance(self.model, nn.Module):
+            digest.update(_checksum(dict(self.model.state_dict()), "").encode())
+        arrays = [rows.values, rows.timespans, rows.calendar, rows.future,
+                  torch.as_tensor(np.asarray(train_cuts)), torch.as_tensor(np.asarray(val_cuts))]
+        digest.update(_checksum({str(i): a for i, a in enumerate(arrays)}, "").encode())
+        if keep:
+            digest.update(_checksum(dict(self.net_.state_dict()), str(self.n_epochs_)).encode())
+        return digest.hexdigest()
 
     def _layout(self, panel: Panel) -> dict:
         step, freq = infer_step(panel)
@@ -650,6 +689,33 @@ class LiquidForecaster(BaseForecaster):
         est.net_.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         est.net_.eval()
         return est
+
+
+def _checkpoint_writer(path, fingerprint: str, seed: int):
+    """The ``checkpoint`` callback of :func:`train`: each epoch's loop state, written atomically."""
+    def write(train_state: dict) -> None:
+        state = {"fingerprint": fingerprint, "seed": seed, "train": train_state}
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+    return write
+
+
+def _read_checkpoint(path, fingerprint: str) -> dict | None:
+    """The checkpoint at ``path`` if it belongs to the fit with this fingerprint; None (with a
+    warning when a file is there) otherwise."""
+    if not os.path.exists(path):
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        found = state["fingerprint"]
+    except Exception as exc:  # a damaged or foreign file: start afresh rather than fail
+        warnings.warn(f"checkpoint {os.fspath(path)!r} is unreadable ({type(exc).__name__}); starting afresh "
+                      "and overwriting it", UserWarning, stacklevel=4)
+        return None
+    if found != fingerprint:
+        warnings.warn(f"checkpoint {os.fspath(path)!r} belongs to another fit (other data or parameters); "
+                      "starting afresh and overwriting it", UserWarning, stacklevel=4)
+        return None
+    return state
 
 
 def atomic_write(path, write) -> None:

@@ -176,3 +176,12 @@ def test_training_parameters_out_of_range(wide, param, value):
     with pytest.raises(ValueError, match=f"{param} must be a number in"):
         tiny(target="load", **{param: value}).fit(wide)
 
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (3, TypeError, "checkpoint must be a file path"),
+    ("/no/such/folder/ckpt.pt", ValueError, "must be a file in an existing folder"),
+])
+def test_checkpoint_parameter(wide, value, error, message):
+    with pytest.raises(error, match=message):
+        tiny(target="load", checkpoint=value).fit(wide)
