@@ -113,7 +113,7 @@ def _time_values(ts, where: str) -> tuple[np.ndarray, str, object]:
                 times = pd.DatetimeIndex(pd.to_datetime(ts, utc=True))
     except (TypeError, ValueError, OverflowError) as exc:
         raise TypeError(f"{where} must hold timestamps (datetime64) or whole-number steps; "
-                        f"could not convert: {exc}") from None
+                        f"could not convert: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     tz = times.tz
     if tz is not None:
         times = times.tz_convert("UTC").tz_localize(None)
