@@ -251,7 +251,8 @@ class LiquidForecaster(BaseForecaster):
             n = len(s.times)
             if n < L + H:
                 raise ValueError(
-                    f"series {s.uid!r} has {n} rows but lookback={L} + horizon={H} needs at least "
+                    f"{f'series {s.uid!r}' if self.long_ else 'the data'} has {n} rows but lookback={L} + "
+                    f"horizon={H} needs at least "
                     f"{L + H}; pass more history or lower lookback/horizon"
                 )
             parts.append(self._series_rows(s))
@@ -517,7 +518,8 @@ class LiquidForecaster(BaseForecaster):
         parts = []
         for s, fv, t in zip(series, futr, stamps):
             if len(s.times) < L:
-                raise ValueError(f"series {s.uid!r} has {len(s.times)} rows but the model reads "
+                raise ValueError(f"{f'series {s.uid!r}' if self.long_ else 'the data'} has {len(s.times)} rows "
+                                 "but the model reads "
                                  f"lookback={L}; pass at least {L} rows of history")
             tail = Series(s.uid, s.times[-(L + 1):], s.values[-(L + 1):])
             # The network always reads all H future steps: the calendar is known for each, and

@@ -163,11 +163,14 @@ def _series_ids(ids: pd.Series, id_name: str) -> tuple[np.ndarray, list]:
     return codes, plain
 
 
-def _check_times(times: np.ndarray, where: str, kind: str = "datetime") -> None:
+def _check_times(times: np.ndarray, where: str, kind: str = "datetime", tz=None) -> None:
     steps = np.diff(times)
     if (steps == 0).any():
         dup = times[1:][steps == 0][0]
-        dup = pd.Timestamp(dup) if kind == "datetime" else int(dup)
+        if kind == "datetime":
+            dup = pd.Timestamp(dup, tz="UTC").tz_convert(tz) if tz is not None else pd.Timestamp(dup)
+        else:
+            dup = int(dup)
         raise ValueError(
             f"duplicate timestamp {dup} in {where}; aggregate duplicates first "
             "(e.g. df.groupby(time).mean())"
@@ -290,11 +293,11 @@ def validate_frame(
         for k, uid in enumerate(uniques):
             rows = np.flatnonzero(codes == k)
             t = times_all[rows]
-            _check_times(t, f"series {uid!r}", kind)
+            _check_times(t, f"series {uid!r}", kind, tz)
             series.append(Series(uid, t, values[rows]))
     else:
         t, kind, tz = _time_values(times_raw, f"the time axis {time_name!r}")
-        _check_times(t, "the time axis", kind)
+        _check_times(t, "the time axis", kind, tz)
         series.append(Series(None, t, values))
     return Panel(series, targets, covs, long, time_name, id_name, futr, kind, tz)
 
