@@ -177,13 +177,13 @@ class BaseForecaster(BaseEstimator):
             raise ValueError(f"h={h} exceeds the horizon={self.horizon} the model was fitted for; "
                              "refit with a larger horizon")
         if df is None:
-            series, tz = self.history_, self.tz_
+            series, tz = self.history_, getattr(self, "tz_", None)
         else:
             panel = self._validate(df, fitted=True)
             series, tz = panel.series, panel.tz
             self._warn_on_other_scale(series)
         stamps = [self._future_times(s, h) for s in series]
-        if tz is not None and str(tz) != str(self.tz_):  # forecast in the time zone of the data given
+        if tz is not None and str(tz) != str(getattr(self, "tz_", None)):  # forecast in the time zone of the data given
             stamps = [t.tz_convert(tz) for t in stamps]
         futr = self._future_covariates(series, stamps, futr_df)
         qs = () if quantiles is None else check_quantiles(quantiles)
@@ -194,7 +194,8 @@ class BaseForecaster(BaseEstimator):
 
     def _future_times(self, s: Series, h: int) -> pd.Index:
         """The ``h`` times after the end of ``s``, in the fitted time zone (or integer steps)."""
-        return future_times(int(s.times[-1]), self.step_, self.freq_, h, self.time_kind_, self.tz_)
+        return future_times(int(s.times[-1]), self.step_, self.freq_, h, getattr(self, "time_kind_", "datetime"),
+                            getattr(self, "tz_", None))  # (models pickled before axes had kinds)
 
     def _stamp(self, t):
         """One internal time as the user sees it (a Timestamp in the fitted time zone, or an int)."""

@@ -77,3 +77,11 @@ def test_predict_warns_per_series_in_long_format():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         est.predict(df=long_frame(ids=("z",)).assign(y=lambda d: d["y"] * 1e6))  # new id: its own scale
+
+
+def test_a_series_beyond_float32_after_scaling_is_refused():
+    df = wide_frame()
+    est = tiny(target="load").fit(df)
+    with pytest.warns(UserWarning, match="far from"), \
+            pytest.raises(ValueError, match="column 'load' is more than 1e30 fitted standard deviations"):
+        est.predict(df=df.assign(load=df["load"] * 1e32))
