@@ -170,6 +170,8 @@ class BaseForecaster(BaseEstimator):
         Returns a DataFrame indexed by the future timestamps with one column per target (long
         input: columns ``unique_id, ds`` and the targets), plus ``<target>_q<level>`` columns
         for each of ``quantiles``. ``futr_df`` holds the future values of ``future_covariates``.
+        The future times are integers on an integer axis and timestamps in the data's time zone
+        otherwise. A known series given in ``df`` at a scale far from the fitted one is warned about.
         """
         self._check_fitted()
         h = self.horizon if h is None else check_positive_int(h, "h")
@@ -183,7 +185,8 @@ class BaseForecaster(BaseEstimator):
             series, tz = panel.series, panel.tz
             self._warn_on_other_scale(series)
         stamps = [self._future_times(s, h) for s in series]
-        if tz is not None and str(tz) != str(getattr(self, "tz_", None)):  # forecast in the time zone of the data given
+        if tz is not None and str(tz) != str(getattr(self, "tz_", None)):
+            # Forecast in the time zone of the data given (stepped in the fitted one).
             stamps = [t.tz_convert(tz) for t in stamps]
         futr = self._future_covariates(series, stamps, futr_df)
         qs = () if quantiles is None else check_quantiles(quantiles)
@@ -194,8 +197,9 @@ class BaseForecaster(BaseEstimator):
 
     def _future_times(self, s: Series, h: int) -> pd.Index:
         """The ``h`` times after the end of ``s``, in the fitted time zone (or integer steps)."""
-        return future_times(int(s.times[-1]), self.step_, self.freq_, h, getattr(self, "time_kind_", "datetime"),
-                            getattr(self, "tz_", None))  # (models pickled before axes had kinds)
+        # getattr: models pickled before time axes had kinds.
+        kind, tz = getattr(self, "time_kind_", "datetime"), getattr(self, "tz_", None)
+        return future_times(int(s.times[-1]), self.step_, self.freq_, h, kind, tz)
 
     def _stamp(self, t):
         """One internal time as the user sees it (a Timestamp in the fitted time zone, or an int)."""
@@ -340,7 +344,8 @@ class BaseForecaster(BaseEstimator):
                     if panel.long:
                         rec = {panel.id_name: s.uid, **rec}
                     scores.append(rec)
-                    out = pd.DataFrame({panel.time_name: to_index(s.times[cut: cut + h], panel.time_kind, panel.tz),
+                    when = to_index(s.times[cut: cut + h], panel.time_kind, panel.tz)
+                    out = pd.DataFrame({panel.time_name: when,
                                         "cutoff": cutoff, "target": t, "y": truth[:, j], "y_hat": fc})
                     for q in qs:
                         out[f"y_hat_q{q:g}"] = part[quantile_column(t, q)].to_numpy()

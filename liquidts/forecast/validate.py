@@ -1,9 +1,9 @@
 """Input checks for every forecaster, in one place.
 
 A user's DataFrame (wide with a DatetimeIndex, an integer index or a time column, or long
-``unique_id, ds, y``) is turned into a :class:`Panel`: one float array per series, its time
-stamps, and the column roles. Everything after this module assumes a valid Panel, so the errors a user can hit are
-raised here, each saying what to fix.
+``unique_id, ds, y``) is turned into a :class:`Panel`: one float array per series, its times,
+and the column roles. Everything after this module assumes a valid Panel, so the errors a user
+can hit are raised here, each saying what to fix.
 """
 
 from __future__ import annotations
@@ -72,7 +72,6 @@ def _is_long(df: pd.DataFrame, time_col, id_col) -> bool:
     return LONG_ID in df.columns and LONG_TIME in df.columns and time_col in (None, LONG_TIME)
 
 
-TIME_KINDS = ("datetime", "int")
 # Values beyond this magnitude cannot be scaled and restored in float64 without overflowing
 # (a forecast is mean + z * std with z of a few units); they are refused with a clear error.
 MAX_MAGNITUDE = 1e300
@@ -112,8 +111,9 @@ def _time_values(ts, where: str) -> tuple[np.ndarray, str, object]:
                 # Stamps with several UTC offsets (local times across a DST change): one axis in UTC.
                 times = pd.DatetimeIndex(pd.to_datetime(ts, utc=True))
     except (TypeError, ValueError, OverflowError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise TypeError(f"{where} must hold timestamps (datetime64) or whole-number steps; "
-                        f"could not convert: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+                        f"could not convert: {reason}") from None
     tz = times.tz
     if tz is not None:
         times = times.tz_convert("UTC").tz_localize(None)

@@ -73,7 +73,8 @@ def future_times(last: int, step: int, freq: str | None, h: int, kind: str = "da
     ahead = np.arange(1, h + 1, dtype=np.int64)
     if kind == "int" or freq is None:
         if last + step * float(h) >= 2.0**63:
-            raise ValueError(f"the {h} steps after {last} overflow the time axis (int64); shift it to start near 0")
+            raise ValueError(f"the {h} steps after {last} overflow the time axis (int64); "
+                             "shift it to start near 0")
         return to_index(last + step * ahead, kind, tz)
     start = pd.Timestamp(last, unit="ns", tz="UTC")
     if tz is not None:
