@@ -7,6 +7,7 @@ and the classical baselines answer exactly the same calls.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ from sklearn.exceptions import NotFittedError
 from liquidts.forecast import metrics
 from liquidts.forecast.validate import (Panel, Series, check_positive_int, check_same_columns,
                                         validate_frame)
-from liquidts.forecast.windows import future_times, infer_step
+from liquidts.forecast.windows import fit_scaler, future_times, infer_step, to_index
 
 # Levels at which residual quantiles are kept, for intervals of point-loss models.
 QUANTILE_GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
@@ -91,6 +92,20 @@ class BaseForecaster(BaseEstimator):
                     f"the model was fitted on {'long' if self.long_ else 'wide'} data; "
                     f"pass the same format at predict time"
                 )
+            kind = getattr(self, "time_kind_", "datetime")
+            if panel.time_kind != kind:
+                raise ValueError(
+                    f"the model was fitted on a {_axis_words(kind)} time axis, but this frame's time axis "
+                    f"{panel.time_name!r} holds {_axis_words(panel.time_kind)} values; pass the same kind"
+                )
+            tz = getattr(self, "tz_", None)
+            if (panel.tz is None) != (tz is None):
+                raise ValueError(
+                    f"the model was fitted on {'time-zone aware' if tz is not None else 'naive'} "
+                    f"timestamps ({tz or 'no time zone'}), but this frame's are "
+                    f"{'time-zone aware' if panel.tz is not None else 'naive'}; localize them the same way "
+                    "(e.g. index.tz_localize(...) or tz_convert(...))"
+                )
         return panel
 
     def fit(self, df, y=None):
@@ -109,6 +124,8 @@ class BaseForecaster(BaseEstimator):
         self.long_ = panel.long
         self.time_name_ = panel.time_name
         self.id_name_ = panel.id_name
+        self.time_kind_ = panel.time_kind
+        self.tz_ = panel.tz
         self.step_, self.freq_ = infer_step(panel)
 
     def _store_history(self, series: list[Series]) -> None:
@@ -139,7 +156,7 @@ class BaseForecaster(BaseEstimator):
                 continue
             if s.times[0] <= old.times[-1]:
                 raise ValueError(
-                    f"update() got rows at or before the last stored time {pd.Timestamp(old.times[-1])} "
+                    f"update() got rows at or before the last stored time {self._stamp(old.times[-1])} "
                     f"of series {s.uid!r}; pass only new observations"
                 )
             by_id[s.uid] = Series(s.uid, np.concatenate([old.times, s.times]),
@@ -153,20 +170,67 @@ class BaseForecaster(BaseEstimator):
         Returns a DataFrame indexed by the future timestamps with one column per target (long
         input: columns ``unique_id, ds`` and the targets), plus ``<target>_q<level>`` columns
         for each of ``quantiles``. ``futr_df`` holds the future values of ``future_covariates``.
+        The future times are integers on an integer axis and timestamps in the data's time zone
+        otherwise. A known series given in ``df`` at a scale far from the fitted one is warned about.
         """
         self._check_fitted()
         h = self.horizon if h is None else check_positive_int(h, "h")
         if self._max_h_is_horizon and h > self.horizon:
             raise ValueError(f"h={h} exceeds the horizon={self.horizon} the model was fitted for; "
                              "refit with a larger horizon")
-        series = self.history_ if df is None else self._validate(df, fitted=True).series
-        stamps = [future_times(int(s.times[-1]), self.step_, self.freq_, h) for s in series]
+        if df is None:
+            series, tz = self.history_, getattr(self, "tz_", None)
+        else:
+            panel = self._validate(df, fitted=True)
+            series, tz = panel.series, panel.tz
+            self._warn_on_other_scale(series)
+        stamps = [self._future_times(s, h) for s in series]
+        if tz is not None and str(tz) != str(getattr(self, "tz_", None)):
+            # Forecast in the time zone of the data given (stepped in the fitted one).
+            stamps = [t.tz_convert(tz) for t in stamps]
         futr = self._future_covariates(series, stamps, futr_df)
         qs = () if quantiles is None else check_quantiles(quantiles)
         points, quant = self._forecast(series, h, futr, qs, stamps)
         if qs and quant is None:
             quant = self._residual_quantiles(qs, points, h)
         return self._frame(series, stamps, points, quant or {})
+
+    def _future_times(self, s: Series, h: int) -> pd.Index:
+        """The ``h`` times after the end of ``s``, in the fitted time zone (or integer steps)."""
+        # getattr: models pickled before time axes had kinds.
+        kind, tz = getattr(self, "time_kind_", "datetime"), getattr(self, "tz_", None)
+        return future_times(int(s.times[-1]), self.step_, self.freq_, h, kind, tz)
+
+    def _stamp(self, t):
+        """One internal time as the user sees it (a Timestamp in the fitted time zone, or an int)."""
+        return to_index(np.array([t]), getattr(self, "time_kind_", "datetime"), getattr(self, "tz_", None))[0]
+
+    def _warn_on_other_scale(self, series: list[Series]) -> None:
+        """Warn when ``predict(df=...)`` gives a known series (or the wide frame) at a scale far from
+        the one its scaler was fitted on: the forecast reuses the fitted scaling, which no longer fits."""
+        index = getattr(self, "_scaler_index_", None)
+        if index is None:  # no per-series scaling (the naive family)
+            return
+        T = len(self.targets_)
+        for s in series:
+            k = index.get(s.uid)
+            if k is None:  # a new series is scaled by its own history
+                continue
+            y = s.values[:, :T]
+            mean, std = fit_scaler(y)
+            fitted_mean, fitted_std = self.scaler_mean_[k][:T], self.scaler_std_[k][:T]
+            for j, name in enumerate(self.targets_):
+                if np.count_nonzero(~np.isnan(y[:, j])) < 2:
+                    continue
+                shift = abs(mean[j] - fitted_mean[j]) / fitted_std[j]
+                ratio = std[j] / fitted_std[j]
+                if shift > 10 or not 0.1 <= ratio <= 10:
+                    where = f"column {name!r}" + (f" of series {s.uid!r}" if self.long_ else "")
+                    warnings.warn(
+                        f"{where} given to predict has mean {mean[j]:.3g} and std {std[j]:.3g}, far from the "
+                        f"mean {fitted_mean[j]:.3g} and std {fitted_std[j]:.3g} the model was fitted on; the "
+                        "forecast reuses the fitted scaling and may be wrong: refit on data like this",
+                        UserWarning, stacklevel=3)
 
     def rolling_forecast(self, df, start: int, h: int | None = None) -> np.ndarray:
         """Forecasts (n, h, T) from every origin of the wide frame ``df`` at rows ``start`` ..
@@ -265,7 +329,7 @@ class BaseForecaster(BaseEstimator):
                 cut = len(s.times) - offset
                 truth = s.values[cut: cut + h, : len(targets)]  # (h, T)
                 part = pred[pred[panel.id_name] == s.uid] if panel.long else pred
-                cutoff = pd.Timestamp(s.times[cut - 1])
+                cutoff = to_index(s.times[cut - 1: cut], panel.time_kind, panel.tz)[0]
                 train_y = hist_panel.series[k].values[:, : len(targets)]
                 for j, t in enumerate(targets):
                     fc = part[t].to_numpy()
@@ -280,7 +344,8 @@ class BaseForecaster(BaseEstimator):
                     if panel.long:
                         rec = {panel.id_name: s.uid, **rec}
                     scores.append(rec)
-                    out = pd.DataFrame({panel.time_name: pd.DatetimeIndex(s.times[cut: cut + h]),
+                    when = to_index(s.times[cut: cut + h], panel.time_kind, panel.tz)
+                    out = pd.DataFrame({panel.time_name: when,
                                         "cutoff": cutoff, "target": t, "y": truth[:, j], "y_hat": fc})
                     for q in qs:
                         out[f"y_hat_q{q:g}"] = part[quantile_column(t, q)].to_numpy()
@@ -295,7 +360,7 @@ class BaseForecaster(BaseEstimator):
         for s in panel.series:
             n = length(s)
             frame = pd.DataFrame(s.values[:n], columns=panel.columns)
-            times = pd.DatetimeIndex(s.times[:n])
+            times = to_index(s.times[:n], panel.time_kind, panel.tz)
             if panel.long:
                 frame.insert(0, panel.time_name, times)
                 frame.insert(0, panel.id_name, s.uid)
@@ -305,3 +370,7 @@ class BaseForecaster(BaseEstimator):
                 frame.index = times.rename(panel.time_name)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True) if panel.long else frames[0]
+
+
+def _axis_words(kind: str) -> str:
+    return "timestamp" if kind == "datetime" else "integer (step)"

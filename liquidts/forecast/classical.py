@@ -16,7 +16,7 @@ import pandas as pd
 
 from liquidts.forecast.base import QUANTILE_GRID, BaseForecaster
 from liquidts.forecast.validate import Series, check_positive_int
-from liquidts.forecast.windows import calendar_features, calendar_names, fit_scaler, future_times
+from liquidts.forecast.windows import calendar_features, calendar_names, fit_scaler, index_values
 
 _MAX_RESIDUAL_ORIGINS = 200
 
@@ -218,13 +218,13 @@ class RidgeLags(_Classical):
 
     def _future_calendar(self, last: int) -> np.ndarray:
         """Calendar features of the ``horizon`` steps after ``last``, flattened (H*K,)."""
-        times = future_times(last, self.step_, self.freq_, self.horizon).asi8
-        return calendar_features(times, self.cal_names_).ravel()
+        times = index_values(self._future_times(Series(None, np.array([last]), None), self.horizon))
+        return calendar_features(times, self.cal_names_, self.tz_).ravel()
 
     def _fit_rule(self, panel) -> None:
         L, H = self._min_rows(), self.horizon
         span = max(int(s.times[-1] - s.times[0]) for s in panel.series)
-        self.cal_names_ = calendar_names(self.step_, span) if self.calendar else []
+        self.cal_names_ = calendar_names(self.step_, span, self.time_kind_) if self.calendar else []
         self.scaler_ids_ = [s.uid for s in panel.series]
         self._scaler_index_ = {uid: k for k, uid in enumerate(self.scaler_ids_)}
         stats = [fit_scaler(s.values[:, : len(self.targets_)]) for s in panel.series]

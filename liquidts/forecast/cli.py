@@ -10,8 +10,9 @@ forecasts from each of those days against persistence, and plots the last week's
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -54,30 +55,98 @@ def _positive(text: str) -> int:
     return value
 
 
-def _read_csv(path: str, time_col: str | None) -> tuple[pd.DataFrame, str | None]:
-    df = pd.read_csv(path)
-    if {"unique_id", "ds"} <= set(df.columns):
-        df["ds"] = pd.to_datetime(df["ds"])
-        return df, None
-    col = time_col or df.columns[0]
-    if col not in df.columns:
-        raise SystemExit(f"error: time column {col!r} not in {path} (columns: {list(df.columns)})")
+def _fail(flag: str, message: str):
+    """A usage error: one line naming the flag on stderr and exit status 2 (as argparse does)."""
+    message = " ".join(str(message).split())  # one line, whatever the message carried
+    print(f"liquidts forecast: error: {flag}: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _check_output(flag: str, path: str | None, suffixes=None) -> None:
+    """Refuse an output path that cannot be written, before any training."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        _fail(flag, f"{path} is a folder; give a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        _fail(flag, f"cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        _fail(flag, f"cannot write {path}: permission denied")
+    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    if suffixes is not None and suffix and suffix not in suffixes:
+        _fail(flag, f"cannot write a .{suffix} image; use one of {', '.join('.' + k for k in sorted(suffixes))}")
+
+
+def _read_csv(path: str, time_col: str | None) -> pd.DataFrame:
+    """The CSV as a wide frame indexed by its time column, or as a long frame (unique_id, ds, ...)."""
+    from liquidts.forecast.validate import _time_values
+    from liquidts.forecast.windows import to_index
+
+    if not os.path.exists(path):
+        _fail("csv", f"file not found: {path}")
+    if os.path.isdir(path):
+        _fail("csv", f"{path} is a folder, not a CSV file")
     try:
-        with warnings.catch_warnings():  # pandas warns when it falls back to per-element parsing
-            warnings.simplefilter("ignore", UserWarning)
-            df[col] = pd.to_datetime(df[col])
-    except (TypeError, ValueError):
-        raise SystemExit(f"error: column {col!r} of {path} does not hold timestamps; "
-                         "name the time column with --time-col") from None
-    return df.set_index(col), None
+        df = pd.read_csv(path)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        _fail("csv", f"could not read {path} as CSV: {reason}")
+    if df.shape[1] < 2 or len(df) == 0:
+        _fail("csv", f"{path} needs a header row, a time column, at least one numeric column and rows of data "
+              f"(found columns {list(df.columns)} and {len(df)} rows)")
+    long = {"unique_id", "ds"} <= set(df.columns)
+    col = "ds" if long else time_col or df.columns[0]
+    if col not in df.columns:
+        _fail("--time-col", f"time column {col!r} not in {path} (columns: {list(df.columns)})")
+    try:
+        times, kind, tz = _time_values(df[col], f"column {col!r}")
+    except (TypeError, ValueError) as exc:
+        hint = "fix the ds column" if long else "name the time column with --time-col"
+        _fail("csv" if long else "--time-col", f"{exc} (in {path}); {hint}")
+    stamps = to_index(times, kind, tz, name=col)
+    if long:
+        return df.assign(ds=stamps)
+    return df.drop(columns=[col]).set_index(stamps)
+
+
+def _check_target(df: pd.DataFrame, target, path: str) -> None:
+    long = {"unique_id", "ds"} <= set(df.columns)
+    body = df.drop(columns=["unique_id", "ds"]) if long else df
+    if target:
+        missing = [t for t in target if t not in body.columns]
+        if missing:
+            _fail("--target", f"column(s) {missing} not in {path} (columns: {list(body.columns)})")
+        return
+    if long:
+        if "y" not in body.columns:
+            _fail("--target", f"a long CSV forecasts column 'y' by default, and {path} has none; "
+                  f"name the target (columns: {list(body.columns)})")
+        return
+    numeric = [c for c in body.columns if pd.api.types.is_numeric_dtype(body[c])]
+    if len(numeric) != 1:
+        _fail("--target", f"required: {path} has {len(numeric)} numeric columns {numeric}; name the one(s) to "
+              "forecast")
 
 
 def run(args) -> int:
-    from liquidts.forecast import LiquidForecaster
+    from liquidts.forecast import LiquidForecaster, available_models
     from liquidts.forecast.base import quantile_column
+    from liquidts.forecast.validate import validate_frame
 
+    # Every check of the command line and the data runs here, before any training.
     if (args.csv is None) == (args.demo is None):
-        raise SystemExit("error: give a CSV file or --demo seattle (one of them)")
+        _fail("csv", "give a CSV file or --demo seattle (one of them)")
+    lo, hi = args.interval
+    if not 0 < lo < hi < 1:
+        _fail("--interval", f"needs 0 < LO < HI < 1, got {lo:g} {hi:g}")
+    if args.model.lower() not in available_models():
+        _fail("--model", f"unknown model {args.model!r}; choose from {', '.join(available_models())}")
+    _check_output("--out", args.out)
+    if args.plot:
+        from matplotlib.figure import Figure
+
+        _check_output("--plot", args.plot, set(Figure().canvas.get_supported_filetypes()))
     actual = backtest_rows = None
     if args.demo == "seattle":
         from liquidts.datasets import load_seattle_weather
@@ -90,15 +159,31 @@ def run(args) -> int:
         df, actual = full.iloc[:-backtest_rows], full.iloc[-horizon:]
         target = args.target or ["temp_max"]
     else:
-        df, _ = _read_csv(args.csv, args.time_col)
+        df = _read_csv(args.csv, args.time_col)
         horizon = args.horizon or 24
         target = args.target
+        _check_target(df, target, args.csv)
+        if args.plot and {"unique_id", "ds"} <= set(df.columns):
+            _fail("--plot", "draws one series; pass a wide CSV (one time column, one column per series)")
+    chosen = target[0] if target and len(target) == 1 else target
+    try:
+        panel = validate_frame(df, target=chosen)
+    except (TypeError, ValueError) as exc:
+        _fail("csv" if args.csv else "--demo", str(exc))
+    lookback = args.lookback or min(720, max(96, 2 * horizon))
+    shortest = min(len(s.times) for s in panel.series)
+    if shortest < lookback + horizon:
+        _fail("--lookback", f"lookback {lookback} + horizon {horizon} needs {lookback + horizon} rows per series, "
+              f"but {'a series has' if panel.long else 'the data has'} {shortest}; lower --lookback or --horizon")
     options = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
     est = LiquidForecaster(model=args.model, horizon=horizon, lookback=args.lookback,
-                           target=target[0] if target and len(target) == 1 else target,
+                           target=chosen,
                            random_state=args.seed, n_threads=args.threads, verbose=not args.quiet, **options)
     start = time.perf_counter()
-    est.fit(df)
+    try:
+        est.fit(df)
+    except (TypeError, ValueError) as exc:  # a problem of the data the checks above did not foresee
+        _fail("csv" if args.csv else "--demo", str(exc))
     fit_s = time.perf_counter() - start
     print(f"fitted {args.model} on {len(df)} rows in {fit_s:.1f} s ({est.n_epochs_} epochs)")
     if actual is not None:
@@ -124,15 +209,16 @@ def run(args) -> int:
         print(f"last {horizon} days: MAE {err:.2f}, {100 * inside:.0f}% inside the "
               f"{args.interval[0]:g}-{args.interval[1]:g} interval")
     if args.out:
-        forecast.to_csv(args.out)
+        try:
+            forecast.to_csv(args.out)
+        except OSError as exc:
+            _fail("--out", f"cannot write {args.out}: {exc}")
         print(f"wrote {args.out}")
     else:
         print(forecast.to_string())
     if args.plot:
         from liquidts.forecast.plot import plot_forecast
 
-        if est.long_:
-            raise SystemExit("error: --plot draws one series; pass a wide CSV")
         for t in est.targets_[:1]:
             ax = plot_forecast(df, forecast, t, interval=tuple(args.interval), actual=actual,
                                title=f"{t}: {horizon}-step forecast ({args.model})")

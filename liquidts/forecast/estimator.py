@@ -12,11 +12,15 @@ Letters: L lookback, H horizon, C columns (T targets, then covariates), Q output
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
+import os
+import tempfile
 import warnings
 
 import numpy as np
+import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -28,9 +32,9 @@ from liquidts.forecast.ridge import fit_linear_path, normal_equations
 from liquidts.forecast.training import LOSSES, evaluate, train
 from liquidts.forecast.validate import Panel, Series, check_positive_int
 from liquidts.forecast.windows import (Rows, calendar_features, calendar_names, elapsed, fit_scaler,
-                                       future_times, infer_step, stack_rows)
+                                       index_values, infer_step, stack_rows)
 
-_FORMAT = "liquidts.LiquidForecaster/2"
+_FORMAT = "liquidts.LiquidForecaster/3"
 CV_FOLDS = 5  # blocked cross-validation folds choosing the linear path's start
 NORMALIZATIONS = ("window", "series", "auto")
 
@@ -95,6 +99,12 @@ class LiquidForecaster(BaseForecaster):
         small recurrent networks run fastest on one. None leaves torch's setting alone.
     verbose : bool, default False
         Show a tqdm progress bar while fitting.
+    checkpoint : str or path or None, default None
+        A file where ``fit`` saves its training state after every epoch (weights, optimizer,
+        random states, epoch count, early-stopping record; written atomically). A fit started
+        while a checkpoint of the same fit (same data and parameters) exists resumes from it and
+        ends with the weights the uninterrupted fit would have (on CPU); the file is removed when
+        the fit completes. A checkpoint of another fit is overwritten, with a warning.
 
     Attributes (after fit): ``net_``, ``lookback_``, ``segment_``, ``n_features_in_``,
     ``targets_``, ``covariates_``, ``step_``, ``freq_``, ``n_epochs_``, ``loss_curve_``,
@@ -110,7 +120,8 @@ class LiquidForecaster(BaseForecaster):
                  dropout=0.1, loss="mse", quantiles=(0.1, 0.5, 0.9), max_epochs=30, batch_size=128,
                  windows_per_epoch=16384,
                  learning_rate=1e-3, weight_decay=1e-4, validation_fraction=0.1, patience=5,
-                 warm_start=False, random_state=None, device="cpu", n_threads=1, verbose=False):
+                 warm_start=False, random_state=None, device="cpu", n_threads=1, verbose=False,
+                 checkpoint=None):
         self.model = model
         self.horizon = horizon
         self.lookback = lookback
@@ -141,6 +152,7 @@ class LiquidForecaster(BaseForecaster):
         self.device = device
         self.n_threads = n_threads
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     # ----- parameter checks -------------------------------------------------------------
     def _check_params(self) -> None:
@@ -168,6 +180,12 @@ class LiquidForecaster(BaseForecaster):
         _check_range(self.validation_fraction, "validation_fraction", 0, 1, high_open=True)
         if self.device not in ("cpu", "cuda", "auto") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {self.device!r}")
+        if self.checkpoint is not None:
+            if not isinstance(self.checkpoint, (str, os.PathLike)):
+                raise TypeError(f"checkpoint must be a file path or None, got {type(self.checkpoint).__name__}")
+            folder = os.path.dirname(os.path.abspath(os.fspath(self.checkpoint)))
+            if not os.path.isdir(folder) or os.path.isdir(os.fspath(self.checkpoint)):
+                raise ValueError(f"checkpoint={os.fspath(self.checkpoint)!r} must be a file in an existing folder")
 
     def _resolve_device(self) -> torch.device:
         if self.device == "auto":
@@ -209,8 +227,17 @@ class LiquidForecaster(BaseForecaster):
             if future_values is not None:
                 blank[:, cols] = future_values
             values = np.concatenate([values, blank])
-        scaled = (values - mean) / std
-        calendar = calendar_features(times, self.cal_names_)
+        with np.errstate(over="ignore"):
+            scaled = (values - mean) / std
+        # The network computes in float32: a series far off its fitted scale could overflow it.
+        with np.errstate(invalid="ignore"):
+            huge = np.abs(scaled) > 1e30
+        if huge.any():
+            name = (self.targets_ + self.covariates_)[int(np.flatnonzero(huge.any(0))[0])]
+            where = f"column {name!r}" + (f" of series {s.uid!r}" if self.long_ else "")
+            raise ValueError(f"{where} is more than 1e30 fitted standard deviations from the mean the model "
+                             "was fitted on, beyond float32; refit on data of this scale")
+        calendar = calendar_features(times, self.cal_names_, self.tz_)
         future = np.concatenate([calendar, scaled[:, cols]], axis=1)
         return scaled, spans, calendar, future
 
@@ -224,7 +251,8 @@ class LiquidForecaster(BaseForecaster):
             n = len(s.times)
             if n < L + H:
                 raise ValueError(
-                    f"series {s.uid!r} has {n} rows but lookback={L} + horizon={H} needs at least "
+                    f"{f'series {s.uid!r}' if self.long_ else 'the data'} has {n} rows but lookback={L} + "
+                    f"horizon={H} needs at least "
                     f"{L + H}; pass more history or lower lookback/horizon"
                 )
             parts.append(self._series_rows(s))
@@ -330,7 +358,8 @@ class LiquidForecaster(BaseForecaster):
             stats = [fit_scaler(s.values) for s in panel.series]
             state.update(layout, lookback_=lookback,
                          segment_=self.segment or max(1, round(lookback / 8)),
-                         cal_names_=calendar_names(layout["step_"], _span(panel)) if self.calendar else [],
+                         cal_names_=(calendar_names(layout["step_"], _span(panel), layout["time_kind_"])
+                                     if self.calendar else []),
                          scaler_ids_=[s.uid for s in panel.series],
                          scaler_mean_=np.stack([m for m, _ in stats]),
                          scaler_std_=np.stack([sd for _, sd in stats]))
@@ -342,7 +371,12 @@ class LiquidForecaster(BaseForecaster):
         rows, train_per_series, val_per_series = work._training_rows(panel)
         train_cuts, val_cuts = np.concatenate(train_per_series), np.concatenate(val_per_series)
         device = self._resolve_device()
-        seed = self.random_state
+        seed, resume = self.random_state, None
+        if self.checkpoint is not None:
+            fingerprint = self._fingerprint(rows, train_cuts, val_cuts, keep)
+            resume = _read_checkpoint(self.checkpoint, fingerprint)
+            if resume is not None and seed is None:
+                seed = resume["seed"]  # the interrupted fit's seed, so the network starts the same
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         levels = self._quantile_levels()
@@ -369,7 +403,10 @@ class LiquidForecaster(BaseForecaster):
                         learning_rate=self.learning_rate, weight_decay=self.weight_decay,
                         patience=self.patience, generator=torch.Generator().manual_seed(seed),
                         device=device, windows_per_epoch=self.windows_per_epoch,
-                        optimizer_state=optimizer_state, progress=bar)
+                        optimizer_state=optimizer_state, progress=bar,
+                        resume=None if resume is None else resume["train"],
+                        checkpoint=None if self.checkpoint is None else _checkpoint_writer(
+                            self.checkpoint, fingerprint, seed))
             bar.close()
         if run.diverged:
             warnings.warn(
@@ -390,13 +427,31 @@ class LiquidForecaster(BaseForecaster):
         self.__dict__.update(state)
         self._scaler_index_ = work._scaler_index_
         self._store_history(history)
+        if self.checkpoint is not None and os.path.exists(self.checkpoint):
+            os.remove(self.checkpoint)  # the fit is complete: nothing left to resume
         return self
+
+    def _fingerprint(self, rows: Rows, train_cuts, val_cuts, keep: bool) -> str:
+        """What makes two fits the same fit: the parameters that shape training, the training rows
+        and windows, and (warm start) the network and epochs it starts from."""
+        ignore = {"checkpoint", "verbose", "n_threads", "device"}
+        params = {k: v for k, v in self.get_params().items() if k not in ignore}
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=repr).encode())
+        if isinstance(self.model, nn.Module):
+            digest.update(_checksum(dict(self.model.state_dict()), "").encode())
+        arrays = [rows.values, rows.timespans, rows.calendar, rows.future,
+                  torch.as_tensor(np.asarray(train_cuts)), torch.as_tensor(np.asarray(val_cuts))]
+        digest.update(_checksum({str(i): a for i, a in enumerate(arrays)}, "").encode())
+        if keep:
+            digest.update(_checksum(dict(self.net_.state_dict()), str(self.n_epochs_)).encode())
+        return digest.hexdigest()
 
     def _layout(self, panel: Panel) -> dict:
         step, freq = infer_step(panel)
         return dict(targets_=list(panel.targets), covariates_=list(panel.covariates),
                     future_covariates_=list(panel.future_covariates), long_=panel.long,
-                    time_name_=panel.time_name, id_name_=panel.id_name, step_=step, freq_=freq)
+                    time_name_=panel.time_name, id_name_=panel.id_name, step_=step, freq_=freq,
+                    time_kind_=panel.time_kind, tz_=panel.tz)
 
     def _check_warm_start(self) -> None:
         """A warm start continues the same network: the parameters that shape it must not change."""
@@ -460,7 +515,7 @@ class LiquidForecaster(BaseForecaster):
         self._check_fitted()
         series = self.history_ if df is None else self._validate(df, fitted=True).series
         H = self.horizon
-        stamps = [future_times(int(s.times[-1]), self.step_, self.freq_, H) for s in series]
+        stamps = [self._future_times(s, H) for s in series]
         with _torch_threads(self.n_threads):
             return self.net_.core_inputs(self._forecast_batch(series, H, [None] * len(series), stamps))
 
@@ -470,16 +525,17 @@ class LiquidForecaster(BaseForecaster):
         parts = []
         for s, fv, t in zip(series, futr, stamps):
             if len(s.times) < L:
-                raise ValueError(f"series {s.uid!r} has {len(s.times)} rows but the model reads "
+                raise ValueError(f"{f'series {s.uid!r}' if self.long_ else 'the data'} has {len(s.times)} rows "
+                                 "but the model reads "
                                  f"lookback={L}; pass at least {L} rows of history")
             tail = Series(s.uid, s.times[-(L + 1):], s.values[-(L + 1):])
             # The network always reads all H future steps: the calendar is known for each, and
             # the user's future covariates (given for h steps) are padded with their last value.
             if h < H:
-                t = future_times(int(s.times[-1]), self.step_, self.freq_, H)
+                t = self._future_times(s, H)
                 if fv is not None:
                     fv = np.concatenate([fv, np.repeat(fv[-1:], H - h, axis=0)])
-            parts.append(self._series_rows(tail, t.asi8, fv))
+            parts.append(self._series_rows(tail, index_values(t), fv))
         rows, starts = stack_rows(parts, len(self.targets_))
         last = [start + min(len(s.times), L + 1) - 1 for start, s in zip(starts, series)]
         return rows.gather(last, L, H, with_target=False)
@@ -516,7 +572,7 @@ class LiquidForecaster(BaseForecaster):
             raise ValueError("rolling_forecast cannot read future covariates from df; with future_covariates "
                              "call predict(df=..., futr_df=...) per origin")
         # H blank rows after the end carry the calendar of the last origins' forecast steps.
-        after = future_times(int(series.times[-1]), self.step_, self.freq_, H).asi8
+        after = index_values(self._future_times(series, H))
         rows, _ = stack_rows([self._series_rows(series, after)], T)
         origins = np.arange(start, len(series.times) - h + 1)
         out = []
@@ -541,17 +597,23 @@ class LiquidForecaster(BaseForecaster):
 
     # ----- persistence -------------------------------------------------------------------
     def save(self, path) -> None:
-        """Write the fitted forecaster to one safetensors file (weights, scaler, history, config)."""
+        """Write the fitted forecaster to one safetensors file (weights, scaler, history, config).
+
+        The file is written next to ``path`` under a temporary name and then renamed over it, so an
+        existing model file is replaced whole or not at all. A SHA-256 of the tensors and the
+        metadata is stored with them and checked by :meth:`load`."""
         self._check_fitted()
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
         params["model"] = self.model if isinstance(self.model, str) else None
+        if params.get("checkpoint") is not None:
+            params["checkpoint"] = os.fspath(params["checkpoint"])
         tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
         arrays = {"scaler.mean": self.scaler_mean_, "scaler.std": self.scaler_std_,
                   "residual_grid": self.residual_grid_}
         for i, s in enumerate(self.history_):
             arrays[f"history.{i}.times"] = s.times
             arrays[f"history.{i}.values"] = s.values
-        tensors.update({k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in arrays.items()})
+        tensors.update({k: torch.from_numpy(np.array(v, order="C")) for k, v in arrays.items()})
         state = {
             "format": _FORMAT,
             "params": params,
@@ -559,31 +621,58 @@ class LiquidForecaster(BaseForecaster):
             "targets_": self.targets_, "covariates_": self.covariates_,
             "future_covariates_": self.future_covariates_, "long_": self.long_,
             "time_name_": self.time_name_, "id_name_": self.id_name_, "step_": self.step_,
-            "freq_": self.freq_, "lookback_": self.lookback_, "segment_": self.segment_,
+            "freq_": self.freq_, "time_kind_": self.time_kind_,
+            "tz_": None if self.tz_ is None else str(self.tz_),
+            "lookback_": self.lookback_, "segment_": self.segment_,
             "cal_names_": self.cal_names_, "n_features_in_": self.n_features_in_,
             "n_epochs_": self.n_epochs_, "device_": self.device_, "core_name_": self.core_name_,
             "normalization_": self.normalization_,
-            "scaler_ids_": [_plain(u) for u in self.scaler_ids_],
-            "history_ids": [_plain(s.uid) for s in self.history_],
+            "scaler_ids_": [_encode_id(u) for u in self.scaler_ids_],
+            "history_ids": [_encode_id(s.uid) for s in self.history_],
             "network": vars(self.net_.config),
         }
-        save_file(tensors, str(path), metadata={"liquidts": json.dumps(state)})
+        try:
+            meta = json.dumps(state, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"cannot save this forecaster: a parameter or column name is not a plain "
+                             f"string/number ({exc})") from None
+        digest = _checksum(tensors, meta)
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"liquidts": meta, "sha256": digest}))
 
     @classmethod
     def load(cls, path, model: nn.Module | None = None) -> "LiquidForecaster":
         """Read a forecaster written by :meth:`save` (no pickle). A forecaster fitted with a
-        custom module needs that module's class again: pass a fresh instance as ``model``."""
+        custom module needs that module's class again: pass a fresh instance as ``model``.
+
+        A file that is not one :meth:`save` wrote, or one altered since (truncated, flipped bytes),
+        raises ``ValueError("not a valid liquidts file: ...")``."""
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no model file at {path}")
+
+        def invalid(why):
+            return ValueError(f"not a valid liquidts file: {path}: {why}")
+
+        try:
+            with safe_open(path, framework="pt") as f:
+                meta = f.metadata() or {}
+            tensors = load_file(path)
+        except Exception as exc:  # safetensors raises its own error types for damaged files
+            raise invalid(f"unreadable as safetensors ({type(exc).__name__}: {exc})") from None
         if "liquidts" not in meta:
-            raise ValueError(f"{path} is not a file written by LiquidForecaster.save")
-        state = json.loads(meta["liquidts"])
-        if state.get("format") != _FORMAT:
-            raise ValueError(f"{path} has format {state.get('format')!r}, but this version of liquidts reads "
-                             f"{_FORMAT!r}: the forecasting network changed; refit the model and save it again")
-        tensors = load_file(str(path))
+            raise invalid("not a file written by LiquidForecaster.save (no liquidts metadata)")
+        try:
+            state = json.loads(meta["liquidts"])
+        except json.JSONDecodeError as exc:
+            raise invalid(f"damaged metadata ({exc})") from None
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+            found = state.get("format") if isinstance(state, dict) else None
+            raise invalid(f"format {found!r}, but this version of liquidts reads {_FORMAT!r}; refit the model "
+                          "and save it again")
+        if meta.get("sha256") != _checksum(tensors, meta["liquidts"]):
+            raise invalid("checksum mismatch: the file was altered or damaged after it was saved")
         params = state["params"]
         for k in state["tuple_params"]:
             params[k] = tuple(params[k])
@@ -593,20 +682,77 @@ class LiquidForecaster(BaseForecaster):
             params["model"] = model
         est = cls(**params)
         for k in ("targets_", "covariates_", "future_covariates_", "long_", "time_name_", "id_name_",
-                  "step_", "freq_", "lookback_", "segment_", "cal_names_", "n_features_in_", "n_epochs_",
-                  "device_", "core_name_", "normalization_"):
+                  "step_", "freq_", "time_kind_", "lookback_", "segment_", "cal_names_", "n_features_in_",
+                  "n_epochs_", "device_", "core_name_", "normalization_"):
             setattr(est, k, state[k])
-        est.scaler_ids_ = state["scaler_ids_"]
+        est.tz_ = None if state["tz_"] is None else pd.Timestamp(0, tz=state["tz_"]).tz
+        est.scaler_ids_ = [_decode_id(u) for u in state["scaler_ids_"]]
         est._scaler_index_ = {uid: k for k, uid in enumerate(est.scaler_ids_)}
         est.scaler_mean_ = tensors["scaler.mean"].numpy()
         est.scaler_std_ = tensors["scaler.std"].numpy()
         est.residual_grid_ = tensors["residual_grid"].numpy()
-        est.history_ = [Series(uid, tensors[f"history.{i}.times"].numpy(), tensors[f"history.{i}.values"].numpy())
+        est.history_ = [Series(_decode_id(uid), tensors[f"history.{i}.times"].numpy(),
+                               tensors[f"history.{i}.values"].numpy())
                         for i, uid in enumerate(state["history_ids"])]
         est.net_ = est._new_net(NetworkConfig(**state["network"]))
         est.net_.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         est.net_.eval()
         return est
+
+
+def _checkpoint_writer(path, fingerprint: str, seed: int):
+    """The ``checkpoint`` callback of :func:`train`: each epoch's loop state, written atomically."""
+    def write(train_state: dict) -> None:
+        state = {"fingerprint": fingerprint, "seed": seed, "train": train_state}
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+    return write
+
+
+def _read_checkpoint(path, fingerprint: str) -> dict | None:
+    """The checkpoint at ``path`` if it belongs to the fit with this fingerprint; None (with a
+    warning when a file is there) otherwise."""
+    if not os.path.exists(path):
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        found = state["fingerprint"]
+    except Exception as exc:  # a damaged or foreign file: start afresh rather than fail
+        warnings.warn(f"checkpoint {os.fspath(path)!r} is unreadable ({type(exc).__name__}); starting afresh "
+                      "and overwriting it", UserWarning, stacklevel=4)
+        return None
+    if found != fingerprint:
+        warnings.warn(f"checkpoint {os.fspath(path)!r} belongs to another fit (other data or parameters); "
+                      "starting afresh and overwriting it", UserWarning, stacklevel=4)
+        return None
+    return state
+
+
+def atomic_write(path, write) -> None:
+    """Call ``write(tmp)`` on a temporary path in ``path``'s directory, then rename it over ``path``:
+    a crash (or Ctrl-C) mid-write leaves any existing file at ``path`` as it was."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _checksum(tensors: dict, meta: str) -> str:
+    """SHA-256 of the metadata and every tensor (name, dtype, shape, bytes) in name order."""
+    digest = hashlib.sha256(meta.encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _check_range(value, name, low, high, low_open=False, high_open=False) -> None:
@@ -658,9 +804,18 @@ def _span(panel: Panel) -> int:
     return max(int(s.times[-1] - s.times[0]) for s in panel.series)
 
 
-def _plain(value):
-    """numpy scalars -> Python scalars, so ids survive JSON."""
-    return value.item() if hasattr(value, "item") else value
+def _encode_id(uid):
+    """A series id as JSON: strings and numbers as they are, timestamps tagged (with their zone)."""
+    if isinstance(uid, pd.Timestamp):
+        return {"timestamp": uid.isoformat(), "tz": None if uid.tz is None else str(uid.tz)}
+    return uid.item() if isinstance(uid, np.generic) else uid
+
+
+def _decode_id(value):
+    if isinstance(value, dict):
+        stamp = pd.Timestamp(value["timestamp"])
+        return stamp.tz_convert(value["tz"]) if value["tz"] is not None else stamp
+    return value
 
 
 __all__ = ["LiquidForecaster"]

@@ -3,7 +3,8 @@
 One function, :func:`train`, reads top to bottom: shuffle the training windows each epoch,
 step AdamW on each batch, score the validation windows, keep the best weights, stop after
 ``patience`` epochs without improvement. A non-finite loss stops training at once and the last
-good weights are kept (the caller is told through :attr:`TrainingRun.diverged`).
+good weights are kept (the caller is told through :attr:`TrainingRun.diverged`). A checkpoint
+callback sees the loop's whole state after each epoch, from which a killed run resumes.
 
 Letters: B windows per batch, H horizon, T targets, Q outputs per target.
 """
@@ -69,11 +70,15 @@ def train(net: nn.Module, rows: Rows, train_cutoffs, val_cutoffs, *, lookback: i
           loss: str, levels: tuple, epochs: int, batch_size: int, learning_rate: float,
           weight_decay: float, patience: int, generator: torch.Generator, device,
           windows_per_epoch: int | None = None, optimizer_state: dict | None = None,
-          progress=None) -> TrainingRun:
+          progress=None, resume: dict | None = None, checkpoint=None) -> TrainingRun:
     """Train ``net`` in place on the windows ending at ``train_cutoffs``; with ``val_cutoffs``,
     stop early and leave the best-scoring weights (the untrained network counts as a candidate).
     An epoch is a pass over the training windows in a new random order, or over the first
-    ``windows_per_epoch`` of that order when there are more."""
+    ``windows_per_epoch`` of that order when there are more.
+
+    ``checkpoint(state)``, when given, is called after every epoch with everything the loop needs
+    to go on (see :func:`loop_state`); ``resume=state`` continues from such a state, so an
+    interrupted run that resumes ends with exactly the weights an uninterrupted run ends with."""
     run = TrainingRun()
     params = [p for p in net.parameters() if p.requires_grad]
     if not params:
@@ -81,14 +86,17 @@ def train(net: nn.Module, rows: Rows, train_cutoffs, val_cutoffs, *, lookback: i
         params = [torch.zeros(0, requires_grad=True)]
     opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
     if optimizer_state is not None:
-        opt.load_state_dict(optimizer_state)
+        # A copy: the optimizer updates its moments in place, and the caller's must stay as they were.
+        opt.load_state_dict(copy.deepcopy(optimizer_state))
     train_cutoffs = torch.as_tensor(train_cutoffs)
     has_val = len(val_cutoffs) > 0
     best_state, waited = copy.deepcopy(net.state_dict()), 0
-    if has_val:
+    if resume is not None:
+        best_state, waited = _restore(resume, net, opt, generator, run)
+    elif has_val:
         run.best_score = evaluate(net, rows, val_cutoffs, lookback, horizon, loss, levels, device)
         run.validation_scores.append(run.best_score)
-    for _ in range(epochs):
+    while run.epochs < epochs and waited < patience:
         net.train()
         order = train_cutoffs[torch.randperm(len(train_cutoffs), generator=generator)][:windows_per_epoch]
         total = 0.0
@@ -109,23 +117,43 @@ def train(net: nn.Module, rows: Rows, train_cutoffs, val_cutoffs, *, lookback: i
         run.loss_curve.append(total / len(order))
         if not has_val:
             best_state = copy.deepcopy(net.state_dict())
-            if progress is not None:
-                progress(loss=run.loss_curve[-1])
-            continue
-        score = evaluate(net, rows, val_cutoffs, lookback, horizon, loss, levels, device)
-        if not math.isfinite(score):
-            run.diverged = True
-            break
-        run.validation_scores.append(score)
-        if progress is not None:
-            progress(loss=run.loss_curve[-1], val=score)
-        if score < run.best_score:
-            run.best_score, waited = score, 0
-            best_state = copy.deepcopy(net.state_dict())
+            scores = {"loss": run.loss_curve[-1]}
         else:
-            waited += 1
-            if waited >= patience:
+            score = evaluate(net, rows, val_cutoffs, lookback, horizon, loss, levels, device)
+            if not math.isfinite(score):
+                run.diverged = True
                 break
+            run.validation_scores.append(score)
+            scores = {"loss": run.loss_curve[-1], "val": score}
+            if score < run.best_score:
+                run.best_score, waited = score, 0
+                best_state = copy.deepcopy(net.state_dict())
+            else:
+                waited += 1
+        if checkpoint is not None:
+            checkpoint(loop_state(net, opt, generator, run, best_state, waited))
+        if progress is not None:
+            progress(**scores)
     net.load_state_dict(best_state)
     run.optimizer_state = None if run.diverged else opt.state_dict()
     return run
+
+
+def loop_state(net, opt, generator, run: TrainingRun, best_state, waited: int) -> dict:
+    """Everything :func:`train` needs to continue after an epoch: weights, optimizer moments,
+    random states (the window order and dropout), the epoch count and the early-stopping record."""
+    return {"net": net.state_dict(), "optimizer": opt.state_dict(), "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(), "best_state": best_state, "waited": waited,
+            "epochs": run.epochs, "best_score": run.best_score, "loss_curve": list(run.loss_curve),
+            "validation_scores": list(run.validation_scores)}
+
+
+def _restore(state: dict, net, opt, generator, run: TrainingRun):
+    """Put a :func:`loop_state` back; returns the best weights so far and the epochs waited."""
+    net.load_state_dict(state["net"])
+    opt.load_state_dict(state["optimizer"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    run.epochs, run.best_score = state["epochs"], state["best_score"]
+    run.loss_curve, run.validation_scores = list(state["loss_curve"]), list(state["validation_scores"])
+    return state["best_state"], state["waited"]

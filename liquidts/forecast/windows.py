@@ -11,6 +11,7 @@ features, Kf features known ahead (calendar, then future covariates), T targets.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -24,15 +25,17 @@ _PERIODS = {"hour": NS_PER_DAY, "dow": 7 * NS_PER_DAY, "doy": int(365.25 * NS_PE
 
 
 def infer_step(panel: Panel) -> tuple[int, str | None]:
-    """The base time step in nanoseconds (median gap) and the pandas frequency if one fits."""
+    """The base time step (the median gap: nanoseconds on a datetime axis, the axis' own units on
+    an integer axis) and the pandas frequency if one fits (datetime axes only, read in the data's
+    time zone so a daily series stays daily across a DST change)."""
     gaps = np.concatenate([np.diff(s.times) for s in panel.series])
     if gaps.size == 0:
         raise ValueError("each series needs at least two timestamps to infer its time step")
-    step = int(np.median(gaps))
+    step = max(int(np.median(gaps)), 1)
     freq = None
     longest = max(panel.series, key=lambda s: len(s.times))
-    if len(longest.times) >= 3:
-        freq = _infer_freq(pd.DatetimeIndex(longest.times))
+    if panel.time_kind == "datetime" and len(longest.times) >= 3:
+        freq = _infer_freq(to_index(longest.times, "datetime", panel.tz))
     return step, freq
 
 
@@ -46,19 +49,49 @@ def _infer_freq(index: pd.DatetimeIndex) -> str | None:
     return None if found is None else found.freqstr
 
 
-def future_times(last: int, step: int, freq: str | None, h: int) -> pd.DatetimeIndex:
-    """The h timestamps after ``last``: the inferred frequency (kept on the index), else fixed
-    steps of the median gap."""
-    if freq is not None:
-        return pd.date_range(pd.Timestamp(last), periods=h + 1, freq=freq, unit="ns")[1:]
-    return pd.DatetimeIndex(last + step * np.arange(1, h + 1, dtype=np.int64))
+def to_index(times: np.ndarray, kind: str = "datetime", tz=None, name=None) -> pd.Index:
+    """Internal times (N,) -> the index a user sees: a DatetimeIndex (in ``tz`` when the data had
+    one) or, on an integer axis, an integer Index."""
+    if kind == "int":
+        return pd.Index(np.asarray(times, dtype=np.int64), name=name)
+    index = pd.DatetimeIndex(np.asarray(times, dtype=np.int64).view("datetime64[ns]"), name=name)
+    return index.tz_localize("UTC").tz_convert(tz) if tz is not None else index
 
 
-def calendar_names(step: int, span: int) -> list[str]:
+def index_values(index: pd.Index) -> np.ndarray:
+    """The inverse of :func:`to_index`: UTC nanoseconds of a DatetimeIndex, or the integers."""
+    if isinstance(index, pd.DatetimeIndex):
+        return index.as_unit("ns").asi8
+    return index.to_numpy(dtype=np.int64)
+
+
+def future_times(last: int, step: int, freq: str | None, h: int, kind: str = "datetime",
+                 tz=None) -> pd.Index:
+    """The h times after ``last``: on an integer axis ``last + step * k``; on a datetime axis the
+    inferred frequency in the data's time zone (kept on the index), else fixed steps of the
+    median gap."""
+    ahead = np.arange(1, h + 1, dtype=np.int64)
+    if kind == "int" or freq is None:
+        if last + step * float(h) >= 2.0**63:
+            raise ValueError(f"the {h} steps after {last} overflow the time axis (int64); "
+                             "shift it to start near 0")
+        return to_index(last + step * ahead, kind, tz)
+    start = pd.Timestamp(last, unit="ns", tz="UTC")
+    if tz is not None:
+        start = start.tz_convert(tz)
+    else:
+        start = start.tz_localize(None)
+    return pd.date_range(start, periods=h + 1, freq=freq, unit="ns")[1:]
+
+
+def calendar_names(step: int, span: int, kind: str = "datetime") -> list[str]:
     """Calendar cycles worth learning for data of this step covering ``span`` nanoseconds: those
     that vary within the step (hour of day below a day, ...) and that the data repeats at least
     twice, since a cycle seen once cannot be told apart from a trend (a year of hourly data has
-    hour of day and day of week, not day of year)."""
+    hour of day and day of week, not day of year). None on an integer axis: its steps have no
+    calendar."""
+    if kind != "datetime":
+        return []
     names = []
     for name, period in _PERIODS.items():
         if step < period and span >= 2 * period:
@@ -66,8 +99,20 @@ def calendar_names(step: int, span: int) -> list[str]:
     return names
 
 
-def calendar_features(times: np.ndarray, names: list[str]) -> np.ndarray:
-    """sin/cos of each cycle's phase at ``times`` (N,) -> (N, 2 * len(names))."""
+def local_times(times: np.ndarray, tz=None) -> np.ndarray:
+    """UTC nanoseconds -> wall-clock nanoseconds in ``tz`` (DST included), so calendar phases
+    follow local time: an office opens at 9:00 local time in winter and in summer."""
+    if tz is None:
+        return times
+    index = to_index(times, "datetime", tz)
+    return index.tz_localize(None).as_unit("ns").asi8
+
+
+def calendar_features(times: np.ndarray, names: list[str], tz=None) -> np.ndarray:
+    """sin/cos of each cycle's phase at ``times`` (N,) (UTC nanoseconds, read as wall-clock time
+    in ``tz``) -> (N, 2 * len(names))."""
+    if names:
+        times = local_times(np.asarray(times, dtype=np.int64), tz)
     cols = []
     for name in names:
         if name == "dow":
@@ -82,12 +127,21 @@ def calendar_features(times: np.ndarray, names: list[str]) -> np.ndarray:
 
 
 def fit_scaler(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column mean and std of one series (N, C), ignoring NaN; constant columns get std 1."""
-    with np.errstate(all="ignore"):
-        mean = np.nanmean(values, axis=0)
-        std = np.nanstd(values, axis=0)
+    """Per-column mean and std of one series (N, C), ignoring NaN, computed so nothing overflows
+    (each column is divided by its largest magnitude first). A column whose std is negligible next
+    to its magnitude (a constant, up to rounding) is scaled by that magnitude instead, so a series
+    is scaled in its own units however small or large they are (a sine of amplitude 1e-30 is
+    scaled by its std, not by 1). An all-zero or all-missing column is scaled by 1."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        size = np.nanmax(np.abs(values), axis=0) if len(values) else np.full(values.shape[1:], np.nan)
+        size = np.where(np.isfinite(size) & (size > 0), size, 1.0)
+        mean = np.nanmean(values / size, axis=0) * size
+        std = np.nanstd(values / size, axis=0) * size
     mean = np.where(np.isfinite(mean), mean, 0.0)
-    std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
+    constant = ~np.isfinite(std) | (std <= 1e-12 * size)
+    std = np.where(constant, size, std)
     return mean, std
 
 

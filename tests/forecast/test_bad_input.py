@@ -60,8 +60,10 @@ def test_missing_timestamps(wide):
 
 
 def test_no_time_axis(wide):
-    with pytest.raises(ValueError, match="DatetimeIndex or time_col"):
-        tiny(target="load").fit(wide.reset_index(drop=True))
+    # An integer index is a time axis of steps; text labels are not.
+    labelled = wide.set_index(wide.index.strftime("day %j"))
+    with pytest.raises(ValueError, match="DatetimeIndex, an integer index or time_col"):
+        tiny(target="load").fit(labelled)
 
 
 def test_too_little_history_for_lookback(wide):
@@ -133,3 +135,53 @@ def test_bad_parameters_are_reported_at_fit(wide, param, value, message):
     est = tiny(**settings)
     with pytest.raises(ValueError, match=message):
         est.fit(wide)
+
+
+def test_missing_ids_are_refused_not_dropped(long):
+    df = long.copy()
+    df.loc[df.index[::2], "unique_id"] = np.nan  # 90 of 180 rows lose their id
+    with pytest.raises(ValueError, match="id column 'unique_id' has 90 row\\(s\\) with a missing id"):
+        tiny().fit(df)
+    df = long.rename(columns={"unique_id": "shop"}).astype({"shop": object})
+    df.loc[3, "shop"] = None
+    with pytest.raises(ValueError, match="id column 'shop' has 1 row"):
+        tiny(id_col="shop").fit(df)
+
+
+def test_ids_of_other_types_are_refused(long):
+    df = long.assign(unique_id=[("a", k % 3) for k in range(len(long))])
+    with pytest.raises(TypeError, match="id column 'unique_id' holds a tuple"):
+        tiny().fit(df)
+
+
+def test_duplicate_column_names(wide):
+    df = pd.concat([wide, wide["temp"]], axis=1)
+    with pytest.raises(ValueError, match="duplicate column names \\['temp'\\]"):
+        tiny(target="load").fit(df)
+
+
+def test_values_too_large_to_scale(wide):
+    df = wide.assign(temp=wide["temp"] * 1e305)
+    with pytest.raises(ValueError, match="covariate columns \\['temp'\\] hold values beyond 1e\\+300"):
+        tiny(target="load").fit(df)
+
+
+@pytest.mark.parametrize("param, value", [
+    ("learning_rate", 0), ("learning_rate", -1e-3), ("learning_rate", float("nan")), ("learning_rate", float("inf")),
+    ("learning_rate", "0.01"), ("learning_rate", True),
+    ("weight_decay", -1e-4), ("weight_decay", float("nan")), ("weight_decay", None),
+    ("dropout", 1.0), ("dropout", -0.1), ("dropout", 1.5), ("dropout", float("nan")),
+])
+def test_training_parameters_out_of_range(wide, param, value):
+    with pytest.raises(ValueError, match=f"{param} must be a number in"):
+        tiny(target="load", **{param: value}).fit(wide)
+
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (3, TypeError, "checkpoint must be a file path"),
+    ("/no/such/folder/ckpt.pt", ValueError, "must be a file in an existing folder"),
+])
+def test_checkpoint_parameter(wide, value, error, message):
+    with pytest.raises(error, match=message):
+        tiny(target="load", checkpoint=value).fit(wide)

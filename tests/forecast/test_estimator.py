@@ -137,6 +137,28 @@ def test_quantile_loss_forecasts_ordered_quantiles(wide):
         est.predict(quantiles=[0.3])
 
 
+def _noisy_sine(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return pd.DataFrame({"y": np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.5, n)},
+                        index=pd.date_range("2020-01-01", periods=n, freq="D"))
+
+
+def _held_out_coverage(est, df) -> float:
+    """Share of the last 120 points (40 windows of 3, never trained on) inside the 0.1-0.9 interval."""
+    f = est.cross_validate(df, n_windows=40, step=3, quantiles=[0.1, 0.9]).forecasts
+    assert len(f) == 120 and (f["y_hat_q0.1"] <= f["y_hat_q0.9"]).all()
+    return float(((f["y"] >= f["y_hat_q0.1"]) & (f["y"] <= f["y_hat_q0.9"])).mean())
+
+
+@pytest.mark.parametrize("loss", ["quantile", "mse"])
+def test_intervals_cover_held_out_data(loss):
+    # Quantile heads (loss="quantile") or held-out residual quantiles (point losses): a 0.1-0.9
+    # interval should hold about 80% of points it never saw.
+    est = tiny(horizon=3, lookback=24, max_epochs=20, loss=loss, quantiles=(0.1, 0.5, 0.9))
+    assert 0.6 <= _held_out_coverage(est, _noisy_sine()) <= 0.95
+
+
 def test_point_loss_intervals_come_from_residuals(wide):
     est = tiny(target="load").fit(wide)
     pred = est.predict(quantiles=[0.05, 0.95])
@@ -151,7 +173,12 @@ def test_cross_validate_returns_windows_and_metrics(wide):
     assert {"mae", "rmse", "mape", "smape", "mase", "quantile_loss"} <= set(cv.metrics.columns)
     last = cv.forecasts[cv.forecasts["cutoff"] == cv.forecasts["cutoff"].max()]
     np.testing.assert_array_equal(last["y"].to_numpy(), wide["load"].to_numpy()[-3:])
-    assert (cv.metrics["mae"] >= 0).all()
+    # The metrics are those of the forecasts listed, window by window.
+    errors = (cv.forecasts["y"] - cv.forecasts["y_hat"]).abs().groupby(cv.forecasts["cutoff"]).mean()
+    np.testing.assert_allclose(cv.metrics.set_index("cutoff")["mae"].sort_index(), errors.sort_index())
+    # A fitted model beats predicting the training mean on this seasonal series.
+    mean_error = (cv.forecasts["y"] - wide["load"].iloc[:-7].mean()).abs().mean()
+    assert cv.metrics["mae"].mean() < mean_error
 
 
 def test_warm_start_continues_from_the_fitted_network(wide):
