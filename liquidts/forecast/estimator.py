@@ -320,7 +320,7 @@ class LiquidForecaster(BaseForecaster):
             lookback=self.lookback_, horizon=self.horizon, n_targets=len(self.targets_),
             n_covariates=len(self.covariates_), n_calendar=n_calendar,
             n_future=n_calendar + len(self.future_covariates_),
-            n_outputs=len(self._quantile_levels()) or 1, segment=self.segment_, width=self.units,
+            n_outputs=len(self._quantile_levels()) or 1, point_output=self._point_index(), segment=self.segment_, width=self.units,
             channels=self.channels, linear_path=self.linear_path, dropout=self.dropout)
 
     def _new_net(self, config: NetworkConfig) -> ForecastNetwork:
@@ -416,7 +416,7 @@ class LiquidForecaster(BaseForecaster):
         net.to("cpu").eval()
         residual_cuts = val_cuts if len(val_cuts) else train_cuts
         net.fit_blend((rows.gather(residual_cuts[i: i + 1024], work.lookback_, self.horizon)
-                       for i in range(0, len(residual_cuts), 1024)), output=self._point_index())
+                       for i in range(0, len(residual_cuts), 1024)))
         state.update(net_=net, device_=str(device), n_epochs_=n_epochs + run.epochs,
                      core_name_=_model_name(self.model), normalization_=self.normalization,
                      loss_curve_=run.loss_curve, validation_scores_=run.validation_scores,

