@@ -1,6 +1,6 @@
 """Run a benchmark suite and write its table, JSON and plot under benchmarks/results/.
 
-    python -m benchmarks SUITE [--quick] [--models liquid linear ...] [--seeds 0 1 2]
+    python -m benchmarks SUITE [--quick] [--tasks ETTh1 ...] [--models liquid linear ...] [--seeds 0 1 2]
 
 Suites: ``ett`` (ETTh1, ETTh2, ETTm1, ETTm2 x horizons 96-720, lookback 96), ``weather`` (Jena,
 21 variables, as published), ``seattle`` (daily temp_max, 7 days ahead), ``medical`` (ECG, PPG,
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import platform
 import subprocess
 import sys
@@ -40,6 +41,8 @@ def main(argv=None) -> int:
     parser.add_argument("suite", choices=sorted(SUITES))
     parser.add_argument("--quick", action="store_true", help="a small slice of every task (CI)")
     parser.add_argument("--models", nargs="+", default=list(models.DEFAULT_MODELS))
+    parser.add_argument("--tasks", nargs="+", default=None,
+                        help="only the tasks whose names start with one of these (e.g. ETTh1 physio)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 (quick: 0)")
     parser.add_argument("--data-home", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
     parser.add_argument("--threads", type=int, default=1)
@@ -53,7 +56,11 @@ def main(argv=None) -> int:
     params = {k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     if args.quick:
         params.setdefault("max_epochs", 2)
-    tasks = SUITES[args.suite](args.data_home, args.quick)
+    tasks = all_tasks = SUITES[args.suite](args.data_home, args.quick)
+    if args.tasks:
+        tasks = [t for t in tasks if t.name.startswith(tuple(args.tasks))]
+        if not tasks:
+            parser.error(f"no task of suite {args.suite!r} starts with {args.tasks}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{args.suite}-quick" if args.quick else args.suite
@@ -64,10 +71,18 @@ def main(argv=None) -> int:
     json_path = out / f"{stem}.json"
     if not args.resume and json_path.exists():
         json_path.unlink()
+    if args.resume and json_path.exists():
+        # A resumed file lists every command that added records to it.
+        before = json.loads(json_path.read_text()).get("meta", {})
+        commands = [*before.get("command", "").split("; "), meta["command"]]
+        meta["command"] = "; ".join(c for c in dict.fromkeys(commands) if c)
     runner.write_records(json_path, runner.json_records(json_path), meta)
     records = runner.run_suite(tasks, args.models, seeds, params, json_path, args.resume)
-    (out / f"{stem}.md").write_text(report.markdown(args.suite, tasks, records, args.models, meta))
-    report.plot(args.suite, tasks, records, args.models, out / f"{stem}.png")
+    # The report covers every task with records, also those of earlier (resumed) runs.
+    names = list(dict.fromkeys([*args.models, *(r["model"] for r in records)]))
+    shown = [t for t in all_tasks if any(r["task"] == t.name for r in records)]
+    (out / f"{stem}.md").write_text(report.markdown(args.suite, shown, records, names, meta))
+    report.plot(args.suite, shown, records, names, out / f"{stem}.png")
     print(f"wrote {out / stem}.md, .json, .png")
     return 0
 
