@@ -316,3 +316,20 @@ class LTC(nn.Module):
             y = y.squeeze(0)
             state = (v[0], c[0]) if self.mixed_memory else v[0]
         return y, state
+
+    def step(self, x: torch.Tensor, hx=None, timespans=None):
+        """One step of streaming inference from a carried state: ``y_t, h = layer.step(x_t, h, dt)``.
+
+        ``x`` (B, I), ``hx`` the state returned by the previous call (None: zero), ``timespans`` the
+        elapsed time before this step, a number or (B,). Returns the output (B, out) and the new
+        state, of a fixed size whatever the number of steps taken; the outputs of successive steps
+        are those of one call over the whole sequence.
+        """
+        if not isinstance(x, torch.Tensor) or x.dim() != 2:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"step expects x of shape (B, {self.input_size}), got {shape}")
+        axis = 1 if self.batch_first else 0  # where the time axis of one step goes
+        if isinstance(timespans, torch.Tensor):
+            timespans = timespans.reshape(-1).unsqueeze(axis)
+        y, h = self(x.unsqueeze(axis), hx, timespans)
+        return (y.squeeze(axis) if self.return_sequences else y), h
