@@ -353,6 +353,13 @@ class CfC(nn.Module):
             states = cfc_scan(x_proj, h0, ts_tm, [effective(w) for w in weights], self.mode, self.activation)
         return self._finish_cells(states, c, unbatched)
 
+    def __prepare_scriptable__(self):
+        """``torch.jit.script(layer)`` compiles :class:`~liquidts.nn.scriptable.ScriptableCfC` on this layer's
+        parameters (the dispatching forward does not compile; see that module)."""
+        from liquidts.nn.scriptable import ScriptableCfC
+
+        return ScriptableCfC(self)
+
     def step(self, x: torch.Tensor, hx=None, timespans=None):
         """One step of streaming inference from a carried state: ``y_t, h = layer.step(x_t, h, dt)``.
 

@@ -317,6 +317,13 @@ class LTC(nn.Module):
             state = (v[0], c[0]) if self.mixed_memory else v[0]
         return y, state
 
+    def __prepare_scriptable__(self):
+        """``torch.jit.script(layer)`` compiles :class:`~liquidts.nn.scriptable.ScriptableLTC` on this layer's
+        parameters (the dispatching forward does not compile; see that module)."""
+        from liquidts.nn.scriptable import ScriptableLTC
+
+        return ScriptableLTC(self)
+
     def step(self, x: torch.Tensor, hx=None, timespans=None):
         """One step of streaming inference from a carried state: ``y_t, h = layer.step(x_t, h, dt)``.
 
