@@ -143,18 +143,20 @@ class LTCCell(nn.Module):
             (x.unsqueeze(-1) - self.sensory_mu) * self.sensory_sigma) * self.sensory_sparsity_mask  # (..., I, N)
         return torch.cat([(act * self.sensory_erev).sum(-2), act.sum(-2)], dim=-1)
 
-    def dynamics(self) -> dict:
+    def dynamics(self, edges: bool = True) -> dict:
         """The internal synapses' parameters in the form :meth:`currents` uses, once per call.
 
         Sparse wirings (an NCP has a few synapses per neuron) go through an edge list: the
         presynaptic potentials are gathered by one matrix product (B, N) @ (N, E) and the synaptic
         currents scattered to their targets by another, (B, E) @ (E, 2N). Dense wirings keep the
-        (B, N, N) broadcast, which is cheaper there.
+        (B, N, N) broadcast, which is cheaper there. ``edges=False`` skips building the edge
+        matrices (the C kernel reads :meth:`synapses` instead; building them costs more than a
+        streaming step).
         """
         w = self._positive(self.w)
         gleak = self._positive(self.gleak)
         d = {"cm": self._positive(self.cm), "leak": torch.cat([gleak * self.vleak, gleak])}
-        if self._sparse:
+        if self._sparse and edges:
             syn = self.synapses()
             src, dst, n, e = syn.src, syn.dst, self.state_size, syn.src.numel()
             gather = torch.zeros(n, e, dtype=w.dtype, device=w.device)
@@ -165,7 +167,7 @@ class LTCCell(nn.Module):
             d["edge_in"] = gather * syn.sigma  # (N, E)
             d["edge_bias"] = syn.bias
             d["edge_out"] = scatter * torch.stack([syn.werev, syn.w], 1).repeat_interleave(n, 1)
-        else:
+        elif not self._sparse:
             w = w * self.sparsity_mask  # (N, N) [pre, post]
             d.update(w=w, w_erev=w * self.erev, mu=self.mu, sigma=self.sigma)
         return d
@@ -286,7 +288,7 @@ class LTC(nn.Module):
             raise TypeError(f"LTC: the adaptive solver {self.solver!r} cannot step in float16 (its step size "
                             "underflows); use float32, bfloat16 or a fixed-step solver")
         mapped = cell.map_inputs(x)  # (B, T, I)
-        d = cell.dynamics()
+        d = cell.dynamics(edges=path != "c")
         base = d["leak"] + cell.input_terms(mapped)  # (B, T, 2N), all steps at once
         dt = x.new_ones(batch, steps) if ts is None else ts  # (B, T)
         if path in ("c", "scan"):
