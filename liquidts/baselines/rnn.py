@@ -10,6 +10,7 @@ sequence in chunks with the returned state gives the same output as feeding it w
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from ._input import check_sequence, finish_output
@@ -46,6 +47,14 @@ class _TorchRNN(nn.Module):
         x = check_sequence(x, self.input_size, self.batch_first)  # (B, T, F)
         y, h = self.rnn(x, hx)  # (B, T, H)
         return finish_output(y, self.return_sequences, self.batch_first), h
+
+    def step(self, x, hx=None):
+        """One step: x (B, F) -> y (B, H), new state."""
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[-1] != self.input_size:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"step expects x of shape (B, {self.input_size}), got {shape}")
+        y, h = self.rnn(x.unsqueeze(1), hx)
+        return y[:, 0], h
 
 
 class LSTM(_TorchRNN):

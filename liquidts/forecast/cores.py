@@ -2,7 +2,7 @@
 
 Any module following ``y, h = core(x, hx=None, timespans=None)`` works as a core; the names
 build the liquid layers (``cfc``, ``ltc``, ``ncp``) and the baselines (``lstm``, ``gru``,
-``mamba``, ``xlstm``) at the same width, so benchmarks compare cells inside one network.
+``mamba``, ``xlstm``, ``transformer``, ``rwkv``, ``hyena``, ``striped_hyena``) at the same width, so benchmarks compare cells inside one network.
 ``"linear"`` is the ablation: no core, the network is its linear path alone.
 """
 

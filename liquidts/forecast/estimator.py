@@ -512,12 +512,21 @@ class LiquidForecaster(BaseForecaster):
         """What the sequence core reads for the forecast from the end of each series of ``df``
         (default: the training history): embedded segments (N, G, units) and their timespans
         (N, G), one sequence per series and target. The plotting module traces neurons on these."""
+        with _torch_threads(self.n_threads):
+            return self.net_.core_inputs(self.forecast_window(df)[0])
+
+    def forecast_window(self, df=None):
+        """The network's input for the forecast from the end of each series of ``df`` (default: the
+        training history), and each series' scaler: ``(batch, mean (S, C), std (S, C))``. ``net_(batch)``
+        is the forecast (S, H, T, Q) in scaled units; ``out * std[:, None, :T, None] + mean[...]`` restores
+        the series' units (what ``predict`` does). Used by ``liquidts.export`` to feed exported networks."""
         self._check_fitted()
         series = self.history_ if df is None else self._validate(df, fitted=True).series
         H = self.horizon
         stamps = [self._future_times(s, H) for s in series]
-        with _torch_threads(self.n_threads):
-            return self.net_.core_inputs(self._forecast_batch(series, H, [None] * len(series), stamps))
+        scales = [self._scaler_for(s) for s in series]
+        return (self._forecast_batch(series, H, [None] * len(series), stamps),
+                np.stack([m for m, _ in scales]), np.stack([sd for _, sd in scales]))
 
     def _forecast_batch(self, series, h, futr, stamps):
         """The window ending at each series' last row, with its H forecast steps ahead."""

@@ -353,6 +353,30 @@ class CfC(nn.Module):
             states = cfc_scan(x_proj, h0, ts_tm, [effective(w) for w in weights], self.mode, self.activation)
         return self._finish_cells(states, c, unbatched)
 
+    def __prepare_scriptable__(self):
+        """``torch.jit.script(layer)`` compiles :class:`~liquidts.nn.scriptable.ScriptableCfC` on this layer's
+        parameters (the dispatching forward does not compile; see that module)."""
+        from liquidts.nn.scriptable import ScriptableCfC
+
+        return ScriptableCfC(self)
+
+    def step(self, x: torch.Tensor, hx=None, timespans=None):
+        """One step of streaming inference from a carried state: ``y_t, h = layer.step(x_t, h, dt)``.
+
+        ``x`` (B, I), ``hx`` the state returned by the previous call (None: zero), ``timespans`` the
+        elapsed time before this step, a number or (B,). Returns the output (B, out) and the new
+        state, of a fixed size whatever the number of steps taken; the outputs of successive steps
+        are those of one call over the whole sequence.
+        """
+        if not isinstance(x, torch.Tensor) or x.dim() != 2:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"step expects x of shape (B, {self.input_size}), got {shape}")
+        axis = 1 if self.batch_first else 0  # where the time axis of one step goes
+        if isinstance(timespans, torch.Tensor):
+            timespans = timespans.reshape(-1).unsqueeze(axis)
+        y, h = self(x.unsqueeze(axis), hx, timespans)
+        return (y.squeeze(axis) if self.return_sequences else y), h
+
     def _finish_cells(self, states, c, unbatched):
         """:meth:`_finish` from per-cell states (T, B, H_l)."""
         return self._finish(states[-1], torch.cat([s[-1] for s in states], dim=-1), c, unbatched)

@@ -143,18 +143,20 @@ class LTCCell(nn.Module):
             (x.unsqueeze(-1) - self.sensory_mu) * self.sensory_sigma) * self.sensory_sparsity_mask  # (..., I, N)
         return torch.cat([(act * self.sensory_erev).sum(-2), act.sum(-2)], dim=-1)
 
-    def dynamics(self) -> dict:
+    def dynamics(self, edges: bool = True) -> dict:
         """The internal synapses' parameters in the form :meth:`currents` uses, once per call.
 
         Sparse wirings (an NCP has a few synapses per neuron) go through an edge list: the
         presynaptic potentials are gathered by one matrix product (B, N) @ (N, E) and the synaptic
         currents scattered to their targets by another, (B, E) @ (E, 2N). Dense wirings keep the
-        (B, N, N) broadcast, which is cheaper there.
+        (B, N, N) broadcast, which is cheaper there. ``edges=False`` skips building the edge
+        matrices (the C kernel reads :meth:`synapses` instead; building them costs more than a
+        streaming step).
         """
         w = self._positive(self.w)
         gleak = self._positive(self.gleak)
         d = {"cm": self._positive(self.cm), "leak": torch.cat([gleak * self.vleak, gleak])}
-        if self._sparse:
+        if self._sparse and edges:
             syn = self.synapses()
             src, dst, n, e = syn.src, syn.dst, self.state_size, syn.src.numel()
             gather = torch.zeros(n, e, dtype=w.dtype, device=w.device)
@@ -165,7 +167,7 @@ class LTCCell(nn.Module):
             d["edge_in"] = gather * syn.sigma  # (N, E)
             d["edge_bias"] = syn.bias
             d["edge_out"] = scatter * torch.stack([syn.werev, syn.w], 1).repeat_interleave(n, 1)
-        else:
+        elif not self._sparse:
             w = w * self.sparsity_mask  # (N, N) [pre, post]
             d.update(w=w, w_erev=w * self.erev, mu=self.mu, sigma=self.sigma)
         return d
@@ -286,7 +288,7 @@ class LTC(nn.Module):
             raise TypeError(f"LTC: the adaptive solver {self.solver!r} cannot step in float16 (its step size "
                             "underflows); use float32, bfloat16 or a fixed-step solver")
         mapped = cell.map_inputs(x)  # (B, T, I)
-        d = cell.dynamics()
+        d = cell.dynamics(edges=path != "c")
         base = d["leak"] + cell.input_terms(mapped)  # (B, T, 2N), all steps at once
         dt = x.new_ones(batch, steps) if ts is None else ts  # (B, T)
         if path in ("c", "scan"):
@@ -316,3 +318,27 @@ class LTC(nn.Module):
             y = y.squeeze(0)
             state = (v[0], c[0]) if self.mixed_memory else v[0]
         return y, state
+
+    def __prepare_scriptable__(self):
+        """``torch.jit.script(layer)`` compiles :class:`~liquidts.nn.scriptable.ScriptableLTC` on this layer's
+        parameters (the dispatching forward does not compile; see that module)."""
+        from liquidts.nn.scriptable import ScriptableLTC
+
+        return ScriptableLTC(self)
+
+    def step(self, x: torch.Tensor, hx=None, timespans=None):
+        """One step of streaming inference from a carried state: ``y_t, h = layer.step(x_t, h, dt)``.
+
+        ``x`` (B, I), ``hx`` the state returned by the previous call (None: zero), ``timespans`` the
+        elapsed time before this step, a number or (B,). Returns the output (B, out) and the new
+        state, of a fixed size whatever the number of steps taken; the outputs of successive steps
+        are those of one call over the whole sequence.
+        """
+        if not isinstance(x, torch.Tensor) or x.dim() != 2:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"step expects x of shape (B, {self.input_size}), got {shape}")
+        axis = 1 if self.batch_first else 0  # where the time axis of one step goes
+        if isinstance(timespans, torch.Tensor):
+            timespans = timespans.reshape(-1).unsqueeze(axis)
+        y, h = self(x.unsqueeze(axis), hx, timespans)
+        return (y.squeeze(axis) if self.return_sequences else y), h

@@ -60,4 +60,4 @@ def test_registry_and_bad_input(name):
 
 def test_unknown_name_lists_valid_ones():
     with pytest.raises(ValueError, match="gru.*lstm.*mamba.*xlstm"):
-        make_model("transformer", 3, 8)
+        make_model("retnet", 3, 8)

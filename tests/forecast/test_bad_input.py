@@ -120,8 +120,8 @@ def test_long_vs_wide_mismatch(fitted, long):
 
 
 def test_unknown_model_lists_valid_names(wide):
-    with pytest.raises(ValueError, match="unknown model 'transformer'; valid names: \\['cfc'"):
-        tiny(model="transformer", target="load").fit(wide)
+    with pytest.raises(ValueError, match="unknown model 'retnet'; valid names: \\['cfc'"):
+        tiny(model="retnet", target="load").fit(wide)
 
 
 @pytest.mark.parametrize("param, value, message", [

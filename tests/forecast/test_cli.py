@@ -131,7 +131,7 @@ def test_interval_out_of_range(tmp_path, capsys, no_fit, interval):
 
 def test_unknown_model_and_too_short_data(tmp_path, capsys, no_fit):
     data = _csv(tmp_path)
-    _usage_error(["forecast", data, "--target", "load", "--model", "transformer"], "--model: unknown model", capsys)
+    _usage_error(["forecast", data, "--target", "load", "--model", "retnet"], "--model: unknown model", capsys)
     _usage_error(["forecast", _csv(tmp_path, wide_frame(n=20), name="short.csv"), "--target", "load"],
                  "--lookback: lookback 96 + horizon 24 needs 120 rows", capsys)
 

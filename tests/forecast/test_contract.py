@@ -30,7 +30,8 @@ def test_top_level_export():
 
 
 def test_registry_lists_liquid_and_sequence_baselines():
-    assert {"cfc", "ltc", "ncp", "lstm", "gru", "mamba", "xlstm"} <= set(available_models())
+    assert {"cfc", "ltc", "ncp", "lstm", "gru", "mamba", "xlstm", "transformer", "rwkv", "hyena",
+            "striped_hyena"} <= set(available_models())
 
 
 def _params_equal(a: dict, b: dict) -> bool:
