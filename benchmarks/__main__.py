@@ -4,7 +4,8 @@
 
 Suites: ``ett`` (ETTh1, ETTh2, ETTm1, ETTm2 x horizons 96-720, lookback 96), ``weather`` (Jena,
 21 variables, as published), ``seattle`` (daily temp_max, 7 days ahead), ``medical`` (ECG, PPG,
-respiration at 100 Hz; PPG with its irregular clock and resampled). ``--quick`` runs each on a
+respiration at 100 Hz; PPG with its irregular clock and resampled), ``classify`` (PhysioNet 2012
+mortality and JapaneseVowels with LiquidClassifier: ``python -m benchmarks classify --help``). ``--quick`` runs each on a
 slice small enough for CI (files named ``<suite>-quick``). Small networks run fastest on one
 CPU thread; the forecaster uses one by default (``--threads`` sets torch's for everything else).
 """
@@ -35,9 +36,14 @@ def _commit() -> str:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["classify"]:
+        from benchmarks import classify
+
+        return classify.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", choices=sorted(SUITES))
+    parser.add_argument("suite", choices=sorted([*SUITES, "classify"]))
     parser.add_argument("--quick", action="store_true", help="a small slice of every task (CI)")
     parser.add_argument("--models", nargs="+", default=list(models.DEFAULT_MODELS))
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 (quick: 0)")
@@ -57,7 +63,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{args.suite}-quick" if args.quick else args.suite
-    meta = dict(command="python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
+    meta = dict(command="python -m benchmarks " + " ".join(argv),
                 commit=_commit(), machine=f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), "
                 f"{_cpus()} CPUs", torch=torch.__version__, threads=args.threads, seeds=seeds,
                 date=datetime.date.today().isoformat(), params=params)

@@ -84,17 +84,19 @@ def read_observations(X, id_col, time_col, variable_col, value_col, time_kind=No
         k = int(np.flatnonzero(np.isinf(vals))[0])
         raise ValueError(f"column {value_col!r} has an infinite value (subject {ids_raw[k]!r}, variable "
                          f"{df[variable_col].iloc[k]!r})")
-    # Times must not go backwards within a subject, in the order the rows were given.
+    # Each variable's times must not go backwards within a subject, in the order the rows were given
+    # (rows may be grouped by time or by variable).
     codes, uniques = pd.factorize(ids_raw, sort=not list_input)
-    order = np.argsort(codes, kind="stable")
-    t_sorted, c_sorted = time[order], codes[order]
-    back = (np.diff(t_sorted) < 0) & (c_sorted[1:] == c_sorted[:-1])
+    var_codes, var_names = pd.factorize(df[variable_col].astype(str).to_numpy())
+    order = np.lexsort((var_codes, codes))  # stable: row order kept within (subject, variable)
+    t_sorted, c_sorted, v_sorted = time[order], codes[order], var_codes[order]
+    back = (np.diff(t_sorted) < 0) & (c_sorted[1:] == c_sorted[:-1]) & (v_sorted[1:] == v_sorted[:-1])
     if back.any():
         k = int(np.flatnonzero(back)[0])
         who = uniques[c_sorted[k]]
-        raise ValueError(f"times are not increasing within subject {_label(who, list_input)}: "
-                         f"{_show(t_sorted[k], kind)} is followed by {_show(t_sorted[k + 1], kind)}; "
-                         "sort each subject's rows by time")
+        raise ValueError(f"times are not increasing within subject {_label(who, list_input)}, variable "
+                         f"{var_names[v_sorted[k]]!r}: {_show(t_sorted[k], kind)} is followed by "
+                         f"{_show(t_sorted[k + 1], kind)}; sort each subject's rows by time")
     frame = pd.DataFrame({"s": codes, "t": time, "v": df[variable_col].astype(str).to_numpy(), "x": vals})
     frame = frame[~np.isnan(vals)]
     present = np.zeros(len(uniques), dtype=bool)
@@ -104,7 +106,7 @@ def read_observations(X, id_col, time_col, variable_col, value_col, time_kind=No
         raise ValueError(f"subject {_label(who, list_input)} has no observations (every value is NaN)")
     # Several values of one variable at one time: their mean.
     frame = frame.groupby(["s", "t", "v"], sort=True, observed=True)["x"].mean().reset_index()
-    return Observations(ids=list(uniques), subject=frame["s"].to_numpy(np.int64), time=frame["t"].to_numpy(),
+    return Observations(ids=[_plain(u) for u in uniques], subject=frame["s"].to_numpy(np.int64), time=frame["t"].to_numpy(),
                         variable=frame["v"].to_numpy(object), value=frame["x"].to_numpy(), time_kind=kind,
                         list_input=list_input)
 
@@ -123,6 +125,10 @@ def _times(col: pd.Series, name: str):
             raise ValueError(f"column {name!r} has missing or infinite times")
         return t, "numeric"
     raise TypeError(f"column {name!r} must hold numbers (any unit) or timestamps (datetime64), got dtype {col.dtype}")
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _show(t, kind):

@@ -33,7 +33,7 @@ def test_times_going_backwards(data):
     rows = X.index[X["id"] == "s005"]
     X = X.copy()
     X.loc[rows, "time"] = X.loc[rows, "time"].to_numpy()[::-1]
-    with pytest.raises(ValueError, match="not increasing within subject 's005'"):
+    with pytest.raises(ValueError, match="not increasing within subject 's005', variable 'a'"):
         tiny().fit(X, y)
 
 
