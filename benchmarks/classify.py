@@ -61,7 +61,7 @@ def physionet_task(data_home, quick: bool):
     return obs, y
 
 
-def run_physionet(data_home, models, seeds, quick, params, caps, log=print) -> list:
+def run_physionet(data_home, models, seeds, quick, params, caps, log=print, done=None) -> list:
     obs, y = physionet_task(data_home, quick)
     ids = np.sort(y.index.to_numpy())
     by_id = {k: g for k, g in obs.groupby("RecordID", sort=False)}
@@ -88,6 +88,8 @@ def run_physionet(data_home, models, seeds, quick, params, caps, log=print) -> l
                        parameters=int(sum(p.numel() for p in clf.net_.parameters())),
                        max_epochs=kwargs.get("max_epochs", clf.max_epochs), n_train=len(train))
             records.append(rec)
+            if done is not None:
+                done(rec)
             log(f"physionet2012 {model:>7} seed {seed}: AUC {rec['auc']:.4f} AUPRC {rec['auprc']:.4f} "
                 f"(val {rec['val_auc']:.4f}) {rec['seconds_per_epoch']:.2f} s/epoch x {rec['epochs']}")
     return records
@@ -125,7 +127,7 @@ def read_ts(path: Path, id_offset: int = 0):
     return pd.DataFrame(rows, columns=["id", "time", "variable", "value"]), pd.Series(labels)
 
 
-def run_vowels(models, seeds, quick, params, caps, log=print) -> list:
+def run_vowels(models, seeds, quick, params, caps, log=print, done=None) -> list:
     X, y = read_ts(_ts_file("JapaneseVowels_TRAIN"))
     X_test, y_test = read_ts(_ts_file("JapaneseVowels_TEST"), id_offset=10_000)
     records = []
@@ -143,6 +145,8 @@ def run_vowels(models, seeds, quick, params, caps, log=print) -> list:
                        epochs=clf.n_epochs_, seconds_per_epoch=float(np.mean(clf.epoch_seconds_)), fit_s=round(fit_s, 1),
                        max_epochs=kwargs.get("max_epochs", clf.max_epochs))
             records.append(rec)
+            if done is not None:
+                done(rec)
             log(f"japanese_vowels {model:>7} seed {seed}: accuracy {rec['accuracy']:.4f} "
                 f"{rec['seconds_per_epoch']:.2f} s/epoch x {rec['epochs']}")
     return records
@@ -232,16 +236,16 @@ def main(argv: list) -> int:
                 params=params, caps=caps, note=args.note)
     records = []
 
-    def save():
+    def save(record):  # after every fit, so a long run that stops keeps what it measured
+        records.append(record)
         (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "records": records}, indent=1))
         (out / f"{stem}.md").write_text(markdown(records, meta))
 
+    log = lambda line: print(line, flush=True)  # noqa: E731
     if "physionet2012" in args.tasks:
-        records += run_physionet(args.data_home, args.models, seeds, args.quick, params, caps)
-        save()
+        run_physionet(args.data_home, args.models, seeds, args.quick, params, caps, log, save)
     if "japanese_vowels" in args.tasks:
         vowel_models = [m for m in args.models if m not in ("ltc", "odernn")] if args.quick else args.models
-        records += run_vowels(vowel_models, seeds[:1] if args.quick else seeds, args.quick, params, caps)
-        save()
+        run_vowels(vowel_models, seeds[:1] if args.quick else seeds, args.quick, params, caps, log, save)
     print(f"wrote {out / stem}.md, .json")
     return 0

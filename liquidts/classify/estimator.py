@@ -252,16 +252,21 @@ class LiquidClassifier(ClassifierMixin, BaseEstimator):
         obs, static_values, first = split_static(obs, self.encoding_.static, self.encoding_.static_missing)
         return obs, encode(obs, static_values, first, self.encoding_)
 
-    def decision_function(self, X) -> np.ndarray:
-        """Logits (N, n_classes) per subject (sorted unique ids, or the list order)."""
+    def _logits(self, X) -> np.ndarray:
         self._check_fitted()
         with _torch_threads(self.n_threads):
             _, data = self._encode(X)
             return predict_logits(self.net_, data, np.arange(len(data)), "cpu")
 
+    def decision_function(self, X) -> np.ndarray:
+        """Class logits (N, n_classes) per subject (sorted unique ids, or the list order); with two
+        classes, as scikit-learn does, the log-odds of ``classes_[1]`` (N,)."""
+        logits = self._logits(X)
+        return logits[:, 1] - logits[:, 0] if self.n_classes_ == 2 else logits
+
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (N, n_classes), columns in the order of ``classes_``."""
-        logits = torch.from_numpy(self.decision_function(X)).double()
+        logits = torch.from_numpy(self._logits(X)).double()
         return torch.softmax(logits, dim=-1).numpy()
 
     def predict(self, X) -> np.ndarray:

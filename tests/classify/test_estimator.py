@@ -44,6 +44,8 @@ def test_sklearn_conventions(timing, fitted):
     proba = fitted.predict_proba(X)
     assert proba.shape == (y.size, 2) and np.allclose(proba.sum(1), 1)
     assert set(fitted.predict(X)) <= {0, 1}
+    odds = fitted.decision_function(X)
+    assert odds.shape == (y.size,) and np.allclose(1 / (1 + np.exp(-odds)), proba[:, 1], atol=1e-5)
     assert 0 <= fitted.score(X, y) <= 1
     assert fitted.subject_ids(X) == sorted(y.index)
     twin = clone(fitted)
