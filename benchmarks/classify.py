@@ -142,7 +142,8 @@ def run_vowels(models, seeds, quick, params, caps, log=print, done=None) -> list
             fit_s = time.perf_counter() - start
             rec = dict(task="japanese_vowels", model=model, seed=seed,
                        accuracy=float(accuracy_score(y_test.sort_index(), clf.predict(X_test))),
-                       epochs=clf.n_epochs_, seconds_per_epoch=float(np.mean(clf.epoch_seconds_)), fit_s=round(fit_s, 1),
+                       epochs=clf.n_epochs_, seconds_per_epoch=float(np.mean(clf.epoch_seconds_)),
+                       fit_s=round(fit_s, 1),
                        max_epochs=kwargs.get("max_epochs", clf.max_epochs))
             records.append(rec)
             if done is not None:
@@ -160,12 +161,23 @@ def _stat(values, digits=3) -> str:
     return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
 
 
+def _label(r: dict) -> str:
+    return r["model"] if not r.get("run") else f"{r['model']} (run {r['run']})"
+
+
 def markdown(records: list, meta: dict) -> str:
-    lines = ["# Benchmark suite `classify`", "", f"Command: `{meta['command']}`  ",
-             f"Commit: `{meta['commit']}`; machine: {meta['machine']}; torch {meta['torch']}, "
-             f"{meta['threads']} thread(s); date: {meta['date']}; seeds {meta['seeds']}.", ""]
+    runs = meta.get("runs", [meta])
+    lines = ["# Benchmark suite `classify`", ""]
+    for k, m in enumerate(runs):
+        name = f"Run {k + 1}: " if len(runs) > 1 else ""
+        lines += [f"{name}`{m['command']}`  ",
+                  f"Commit: `{m['commit']}`; machine: {m['machine']}; torch {m['torch']}, "
+                  f"{m['threads']} thread(s); date: {m['date']}; seeds {m['seeds']}; "
+                  f"epoch caps {m.get('caps') or 'none'}.",
+                  ""]
     if meta.get("note"):
         lines += [meta["note"], ""]
+    records = [dict(r, model=_label(r)) for r in records]
     phys = [r for r in records if r["task"] == "physionet2012"]
     if phys:
         models = list(dict.fromkeys(r["model"] for r in phys))
@@ -182,12 +194,16 @@ def markdown(records: list, meta: dict) -> str:
                          f"{np.mean([r['epochs'] for r in rs]):.1f} ({rs[0]['max_epochs']}) | {len(rs)} | "
                          f"{rs[0]['parameters']} |")
         lines += ["", "Published (different machines and protocol details): "
-                  + "; ".join(f"{m} {a:.3f}" + (f" ± {s:.3f}" if s else "") + (f" at {t / 60:g} min/epoch" if t else "")
-                              for m, (a, s, t) in PUBLISHED.items()) + ".", ""]
-        speed = {m: np.mean([r["seconds_per_epoch"] for r in phys if r["model"] == m]) for m in models}
-        if "cfc" in speed:
-            lines += ["Seconds per epoch relative to CfC (same width, same run): "
-                      + ", ".join(f"{m} {speed[m] / speed['cfc']:.1f}x" for m in models if m != "cfc") + ".", ""]
+                  + "; ".join(f"{m} {a:.3f}" + (f" ± {s:.3f}" if s else "")
+                              + (f" at {t / 60:g} min/epoch" if t else "") for m, (a, s, t) in PUBLISHED.items())
+                  + ".", ""]
+        for run in dict.fromkeys(r.get("run") for r in phys):
+            same = [r for r in phys if r.get("run") == run]
+            speed = {r["model"].split(" ")[0]: np.mean([q["seconds_per_epoch"] for q in same
+                                                         if q["model"] == r["model"]]) for r in same}
+            if "cfc" in speed and len(speed) > 1:
+                lines += [f"Seconds per epoch relative to CfC (same width, same run{f' {run}' if run else ''}): "
+                          + ", ".join(f"{m} {speed[m] / speed['cfc']:.1f}x" for m in speed if m != "cfc") + ".", ""]
     vow = [r for r in records if r["task"] == "japanese_vowels"]
     if vow:
         lines += ["## JapaneseVowels (sktime's copy of the UEA archive)", "",
@@ -197,15 +213,31 @@ def markdown(records: list, meta: dict) -> str:
         for m in dict.fromkeys(r["model"] for r in vow):
             rs = [r for r in vow if r["model"] == m]
             lines.append(f"| {m} | {_stat([r['accuracy'] for r in rs])} | "
-                         f"{_stat([r['seconds_per_epoch'] for r in rs], 3)} | {np.mean([r['epochs'] for r in rs]):.1f} |")
+                         f"{_stat([r['seconds_per_epoch'] for r in rs], 3)} | "
+                         f"{np.mean([r['epochs'] for r in rs]):.1f} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def combine(paths: list, out: Path, note: str = "") -> None:
+    """One results file from several runs (``--combine``): records keep a ``run`` number (none for
+    the first), so speeds are compared only within the run that measured them."""
+    metas, records = [], []
+    for k, path in enumerate(paths):
+        body = json.loads(Path(path).read_text())
+        metas.append(body["meta"])
+        records += [dict(r, run=k + 1 if k else None) for r in body["records"]]
+    meta = dict(runs=metas, note=note)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "classify.json").write_text(json.dumps({"meta": meta, "records": records}, indent=1))
+    (out / "classify.md").write_text(markdown(records, meta))
 
 
 def main(argv: list) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks classify", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="300 stays, one seed, two epochs (one for ltc, odernn), 16 units (CI)")
+    parser.add_argument("--quick", action="store_true", 
+                        help="300 stays, one seed, two epochs (one for ltc, odernn), 16 units (CI)")
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
     parser.add_argument("--tasks", nargs="+", default=["physionet2012", "japanese_vowels"])
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 3 4 (quick: 0)")
@@ -216,7 +248,12 @@ def main(argv: list) -> int:
     parser.add_argument("--note", default="", help="a sentence written into the results")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default=None, help="file stem (default classify, or classify-quick)")
+    parser.add_argument("--combine", nargs="+", default=None, metavar="JSON",
+                        help="write classify.md/.json from the JSON files of earlier runs, and stop")
     args = parser.parse_args(argv)
+    if args.combine:
+        combine(args.combine, Path(args.out), args.note)
+        return 0
     torch.set_num_threads(args.threads)
     from benchmarks.__main__ import _commit, _cpus, _value
 

@@ -1,9 +1,10 @@
 """Real data for examples and benchmarks: ``load_*`` readers with an optional checked download.
 
 Files live under a data folder laid out as ``<data_home>/ett/ETTh1.csv``,
-``<data_home>/weather/weather.csv``, ``<data_home>/physionet2012/set-a.csv.gz``. ``data_home`` defaults to ``$LIQUIDTS_DATA`` or
-``~/liquidts_data``. A missing file is downloaded from its canonical source only when
-``download=True`` and is kept only if its SHA-256 matches the one recorded here, so a
+``<data_home>/weather/weather.csv``, ``<data_home>/physionet2012/set-a.csv.gz``.
+``data_home`` defaults to ``$LIQUIDTS_DATA`` or ``~/liquidts_data``. A missing file is
+downloaded from its canonical source only when ``download=True`` and is kept only if its SHA-256
+matches the one recorded here (PhysioNet 2012: the sums PhysioNet publishes beside its files), so a
 benchmark always reads the bytes its figures were measured on.
 """
 

@@ -95,7 +95,8 @@ class LiquidClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, model="cfc", static=None, static_missing=None, id_col="id", time_col="time",
-                 variable_col="variable", value_col="value", units=64, backbone_units=64, readout="last+mean", dropout=0.2,
+                 variable_col="variable", value_col="value", units=64, backbone_units=64, readout="last+mean",
+                 dropout=0.2,
                  class_weight=None, max_epochs=100, batch_size=128, learning_rate=1e-3, weight_decay=1e-3,
                  validation_fraction=0.1, patience=10, random_state=None, device="cpu", n_threads=1,
                  verbose=False):
@@ -137,7 +138,8 @@ class LiquidClassifier(ClassifierMixin, BaseEstimator):
         if self.device not in ("cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
-            raise ValueError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {self.class_weight!r}")
+            raise ValueError("class_weight must be None, 'balanced' or a dict {class: weight}, "
+                             f"got {self.class_weight!r}")
         self._static_names()
 
     def _static_names(self) -> list:
@@ -224,7 +226,8 @@ class LiquidClassifier(ClassifierMixin, BaseEstimator):
                           RuntimeWarning, stacklevel=3)
         net.to("cpu").eval()
         self.__dict__.update(
-            classes_=classes, n_classes_=len(classes), net_=net, encoding_=encoding, variables_=list(encoding.variables),
+            classes_=classes, n_classes_=len(classes), net_=net, encoding_=encoding,
+            variables_=list(encoding.variables),
             n_features_in_=encoding.n_features, time_kind_=obs.time_kind, n_epochs_=run.epochs,
             best_epoch_=run.best_epoch, loss_curve_=run.loss_curve, validation_scores_=run.validation_scores,
             best_validation_score_=run.best_score, epoch_seconds_=run.epoch_seconds, core_name_=_model_name(self.model))

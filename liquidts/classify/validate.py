@@ -106,7 +106,8 @@ def read_observations(X, id_col, time_col, variable_col, value_col, time_kind=No
         raise ValueError(f"subject {_label(who, list_input)} has no observations (every value is NaN)")
     # Several values of one variable at one time: their mean.
     frame = frame.groupby(["s", "t", "v"], sort=True, observed=True)["x"].mean().reset_index()
-    return Observations(ids=[_plain(u) for u in uniques], subject=frame["s"].to_numpy(np.int64), time=frame["t"].to_numpy(),
+    return Observations(ids=[_plain(u) for u in uniques], subject=frame["s"].to_numpy(np.int64),
+                        time=frame["t"].to_numpy(),
                         variable=frame["v"].to_numpy(object), value=frame["x"].to_numpy(), time_kind=kind,
                         list_input=list_input)
 
