@@ -2,12 +2,15 @@
 
     python -m benchmarks SUITE [--quick] [--tasks ETTh1 ...] [--models liquid linear ...] [--seeds 0 1 2]
 
-Suites: ``speed`` (training, inference and streaming cost against context length, every core and
-baseline; its own options: ``python -m benchmarks speed --help``, ``benchmarks/speed.py``), ``ett`` (ETTh1, ETTh2, ETTm1, ETTm2 x horizons 96-720, lookback 96), ``weather`` (Jena,
+Suites: ``ett`` (ETTh1, ETTh2, ETTm1, ETTm2 x horizons 96-720, lookback 96), ``weather`` (Jena,
 21 variables, as published), ``seattle`` (daily temp_max, 7 days ahead), ``medical`` (ECG, PPG,
-respiration at 100 Hz; PPG with its irregular clock and resampled). ``--quick`` runs each on a
-slice small enough for CI (files named ``<suite>-quick``). Small networks run fastest on one
-CPU thread; the forecaster uses one by default (``--threads`` sets torch's for everything else).
+respiration at 100 Hz; PPG with its irregular clock and resampled; a 15,000-sample PPG).
+``--quick`` runs each on a slice small enough for CI (files named ``<suite>-quick``). Small
+networks run fastest on one CPU thread; the forecaster uses one by default (``--threads`` sets
+torch's for everything else). Two suites have runners of their own (``python -m benchmarks
+speed --help``, ``... classify --help``): ``speed`` (training, inference and streaming cost
+against context length, every core and baseline) and ``classify`` (PhysioNet 2012 mortality
+and JapaneseVowels with LiquidClassifier).
 """
 
 from __future__ import annotations
@@ -37,14 +40,19 @@ def _commit() -> str:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Suites with their own runner: speed (cost against context length) and classify.
     if argv[:1] == ["speed"]:
         from benchmarks import speed
 
         return speed.main(argv[1:])
+    if argv[:1] == ["classify"]:
+        from benchmarks import classify
+
+        return classify.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", choices=sorted(SUITES) + ["speed"])
+    parser.add_argument("suite", choices=sorted([*SUITES, "speed", "classify"]))
     parser.add_argument("--quick", action="store_true", help="a small slice of every task (CI)")
     parser.add_argument("--models", nargs="+", default=list(models.DEFAULT_MODELS))
     parser.add_argument("--tasks", nargs="+", default=None,

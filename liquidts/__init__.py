@@ -1,12 +1,12 @@
 """liquidts: liquid neural networks (LTC, CfC, Neural Circuit Policies) for time series.
 
 Subpackages: ``liquidts.nn`` (layers), ``liquidts.wirings``, ``liquidts.forecast``
-(``LiquidForecaster``), ``liquidts.baselines``, ``liquidts.control``, ``liquidts.plotting``.
+(``LiquidForecaster``), ``liquidts.classify`` (``LiquidClassifier``), ``liquidts.baselines``, ``liquidts.control``, ``liquidts.plotting``.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["LiquidForecaster", "__version__"]
+__all__ = ["LiquidClassifier", "LiquidForecaster", "__version__"]
 
 
 def __getattr__(name):
@@ -15,4 +15,8 @@ def __getattr__(name):
         from liquidts.forecast import LiquidForecaster
 
         return LiquidForecaster
+    if name == "LiquidClassifier":
+        from liquidts.classify import LiquidClassifier
+
+        return LiquidClassifier
     raise AttributeError(f"module 'liquidts' has no attribute {name!r}")

@@ -1,9 +1,10 @@
 """Real data for examples and benchmarks: ``load_*`` readers with an optional checked download.
 
 Files live under a data folder laid out as ``<data_home>/ett/ETTh1.csv``,
-``<data_home>/weather/weather.csv``. ``data_home`` defaults to ``$LIQUIDTS_DATA`` or
-``~/liquidts_data``. A missing file is downloaded from its canonical source only when
-``download=True`` and is kept only if its SHA-256 matches the one recorded here, so a
+``<data_home>/weather/weather.csv``, ``<data_home>/physionet2012/set-a.csv.gz``.
+``data_home`` defaults to ``$LIQUIDTS_DATA`` or ``~/liquidts_data``. A missing file is
+downloaded from its canonical source only when ``download=True`` and is kept only if its SHA-256
+matches the one recorded here (PhysioNet 2012: the sums PhysioNet publishes beside its files), so a
 benchmark always reads the bytes its figures were measured on.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tarfile
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -120,3 +122,83 @@ def load_weather(data_home=None, download: bool = False) -> pd.DataFrame:
     df = pd.read_csv(path, encoding="latin-1", parse_dates=["date"], index_col="date")
     df = df.replace(-9999.0, np.nan)
     return df[~df.index.duplicated(keep="first")]
+
+
+PHYSIONET_2012_URL = "https://physionet.org/files/challenge-2012/1.0.0/"
+PHYSIONET_2012_SETS = ("a", "b", "c")
+PHYSIONET_2012_STATIC = ["Age", "Gender", "Height", "ICUType", "Weight"]
+
+
+def load_physionet2012(data_home=None, download: bool = False, subset: str = "a"):
+    """PhysioNet/CinC Challenge 2012 (Silva et al., 2012): ICU stays, first 48 hours, up to 37
+    time-varying variables each observed at its own irregular times, and the outcomes.
+
+    Returns ``(observations, outcomes)``: ``observations`` in long format with columns
+    ``RecordID``, ``minutes`` (since admission), ``parameter``, ``value`` (values as recorded;
+    the static descriptors ``PHYSIONET_2012_STATIC`` are the rows at minute 0, -1 = unknown; the
+    archive's ``RecordID`` rows are dropped); ``outcomes`` indexed by ``RecordID`` with
+    ``SAPS-I``, ``SOFA``, ``Length_of_stay``, ``Survival`` and ``In-hospital_death``.
+
+    Reads ``<data_home>/physionet2012/set-<subset>.csv.gz`` and ``Outcomes-<subset>.csv``. With
+    ``download=True`` and the files missing, fetches ``set-<subset>.tar.gz`` and
+    ``Outcomes-<subset>.txt`` from PhysioNet (``PHYSIONET_2012_URL``), checks them against the
+    SHA-256 sums PhysioNet publishes beside them, and converts the archive (one file per stay) to
+    that CSV, values unchanged.
+    """
+    if subset not in PHYSIONET_2012_SETS:
+        raise ValueError(f"unknown PhysioNet 2012 subset {subset!r}; valid: {list(PHYSIONET_2012_SETS)}")
+    folder = get_data_home(data_home) / "physionet2012"
+    series, outcomes = folder / f"set-{subset}.csv.gz", folder / f"Outcomes-{subset}.csv"
+    if not (series.exists() and outcomes.exists()):
+        if not download:
+            raise FileNotFoundError(
+                f"{series} or {outcomes} not found. Point data_home= (or $LIQUIDTS_DATA) at a folder with "
+                f"physionet2012/, or pass download=True to fetch set-{subset} from {PHYSIONET_2012_URL}")
+        _download_physionet2012(folder, subset)
+    obs = pd.read_csv(series, dtype={"RecordID": np.int64, "minutes": np.int64, "parameter": str,
+                                     "value": np.float64})
+    obs = obs[obs["parameter"] != "RecordID"].reset_index(drop=True)
+    return obs, pd.read_csv(outcomes, index_col="RecordID")
+
+
+def _download_physionet2012(folder: Path, subset: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        tmp = Path(tmp)
+        names = [f"set-{subset}.tar.gz", f"Outcomes-{subset}.txt", "SHA256SUMS.txt"]
+        for name in names:
+            with urllib.request.urlopen(PHYSIONET_2012_URL + name, timeout=120) as response, \
+                    open(tmp / name, "wb") as out:
+                shutil.copyfileobj(response, out)
+        sums = {}
+        for line in (tmp / "SHA256SUMS.txt").read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                sums[parts[1].lstrip("*")] = parts[0]
+        for name in names[:2]:
+            got = sha256(tmp / name)
+            if sums.get(name) != got:
+                raise OSError(f"checksum mismatch for {PHYSIONET_2012_URL + name}: PhysioNet lists "
+                              f"{sums.get(name)}, got {got}; nothing was kept")
+        frame = physionet2012_archive_to_frame(tmp / names[0])
+        frame.to_csv(tmp / f"set-{subset}.csv.gz", index=False)
+        os.replace(tmp / names[1], folder / f"Outcomes-{subset}.csv")
+        os.replace(tmp / f"set-{subset}.csv.gz", folder / f"set-{subset}.csv.gz")
+
+
+def physionet2012_archive_to_frame(archive) -> pd.DataFrame:
+    """PhysioNet's ``set-x.tar.gz`` (one ``Time,Parameter,Value`` file per stay, times ``hh:mm``)
+    as one long frame ``RecordID, minutes, parameter, value``, in the archive's order."""
+    frames = []
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            if not (member.isfile() and member.name.endswith(".txt")):
+                continue
+            part = pd.read_csv(tar.extractfile(member), dtype={"Time": str, "Parameter": str, "Value": np.float64})
+            hours, minutes = part["Time"].str.split(":", expand=True).astype(np.int64).T.to_numpy()
+            record = int(Path(member.name).stem)
+            frames.append(pd.DataFrame({"RecordID": record, "minutes": hours * 60 + minutes,
+                                        "parameter": part["Parameter"], "value": part["Value"]}))
+    if not frames:
+        raise ValueError(f"{archive} holds no stay files (*.txt)")
+    return pd.concat(frames, ignore_index=True)
