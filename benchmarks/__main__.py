@@ -69,7 +69,10 @@ def main(argv=None) -> int:
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     params = {k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     if args.quick:
+        # A smoke test of every task and model, not a measurement: small networks, two epochs.
         params.setdefault("max_epochs", 2)
+        params.setdefault("units", 16)
+        params.setdefault("backbone_units", 16)
     tasks = all_tasks = SUITES[args.suite](args.data_home, args.quick)
     if args.tasks:
         tasks = [t for t in tasks if t.name.startswith(tuple(args.tasks))]
