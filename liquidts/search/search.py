@@ -110,7 +110,8 @@ class _RayPool:
             raise ImportError("backend='ray' needs Ray: pip install 'liquidts[ray]' (or pip install ray); "
                               "backend='process' runs a local process pool without it") from None
         self.ray = ray
-        if not ray.is_initialized():
+        self.started = not ray.is_initialized()  # a session the caller opened is left open
+        if self.started:
             ray.init(address=address, num_cpus=None if address else n_workers, include_dashboard=False,
                      log_to_driver=False)
         self.remote = ray.remote(num_cpus=1)(evaluate_genome)
@@ -122,7 +123,8 @@ class _RayPool:
         return self.ray.get([self.remote.remote(j[0], df_ref, *j[2:]) for j in jobs])
 
     def close(self):
-        pass
+        if self.started:
+            self.ray.shutdown()
 
 
 class ArchitectureSearch:

@@ -115,3 +115,10 @@ def test_parameter_checks_and_missing_ray(df, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ImportError, match="pip install 'liquidts\\[ray\\]'"):
         ArchitectureSearch(**SEARCH, n_workers=2, backend="ray").fit(df, **PARAMS)
+
+
+@pytest.mark.slow
+def test_ray_backend_gives_the_same_search(df, serial):
+    pytest.importorskip("ray")
+    on_ray = ArchitectureSearch(**SEARCH, n_workers=2, backend="ray", refit=False).fit(df, **PARAMS)
+    pd.testing.assert_frame_equal(_table(on_ray), _table(serial))
