@@ -50,8 +50,9 @@ def evaluation_seed(genome: Genome, random_state: int) -> int:
     return int((genome.digest() ^ (int(random_state) * 0x9E3779B97F4A7C15)) % (2**31 - 1))
 
 
-def evaluate_genome(text: str, df, forecaster_params: dict, seed: int, units: int, measure_latency: bool) -> dict:
-    """Fit a forecaster on the core of genome ``text`` (one torch thread) and return its scores.
+def evaluate_genome(text: str, df, forecaster_params: dict, seed: int, units: int) -> dict:
+    """Fit a forecaster on the core of genome ``text`` (one torch thread) and return its scores
+    (``latency``, ms per step, is always measured; it is an objective only when asked for).
     Module-level so worker processes can run it."""
     import torch
 
@@ -69,10 +70,11 @@ def evaluate_genome(text: str, df, forecaster_params: dict, seed: int, units: in
             warnings.simplefilter("ignore")
             est = LiquidForecaster(**params).fit(df)
         loss = float(est.best_validation_score_)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"non-finite validation loss {loss}")
         context = est.net_.config.n_segments
-        out.update(val_loss=loss if math.isfinite(loss) else FAILED, params=count_parameters(core),
-                   state_bytes=state_bytes(core, context), epochs=int(est.n_epochs_))
-        out["latency"] = step_latency(core, context) * 1e3 if measure_latency else float("nan")
+        out.update(val_loss=loss, params=count_parameters(core), state_bytes=state_bytes(core, context),
+                   epochs=int(est.n_epochs_), latency=step_latency(core, context) * 1e3)
     except Exception as exc:  # an unlucky architecture must not end the search
         out.update(val_loss=FAILED, params=FAILED, state_bytes=FAILED, latency=float("nan"), epochs=0,
                    error=f"{type(exc).__name__}: {exc}")
@@ -225,7 +227,6 @@ class ArchitectureSearch:
         cache = {e["genome"]: e for e in record["evaluations"]}
         populations = []
         algorithm, problem = self._algorithm(objectives)
-        measure_latency = "latency" in objectives
         pool = (_RayPool(self.n_workers, self.ray_address) if self.backend == "ray" and self.n_workers > 1
                 else _LocalPool(self.n_workers))
         order = list(record["order"])  # genome strings in evaluation order
@@ -235,7 +236,7 @@ class ArchitectureSearch:
                 texts = [str(x[0]) for x in pop.get("X")]
                 todo = [t for t in dict.fromkeys(texts) if t not in cache]
                 jobs = [(t, df, forecaster_params, evaluation_seed(Genome.from_string(t), self.random_state),
-                         units, measure_latency) for t in todo]
+                         units) for t in todo]
                 for res in pool.map(jobs):
                     res["generation"] = gen
                     cache[res["genome"]] = res

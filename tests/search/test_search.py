@@ -122,3 +122,10 @@ def test_ray_backend_gives_the_same_search(df, serial):
     pytest.importorskip("ray")
     on_ray = ArchitectureSearch(**SEARCH, n_workers=2, backend="ray", refit=False).fit(df, **PARAMS)
     pd.testing.assert_frame_equal(_table(on_ray), _table(serial))
+
+
+def test_a_failing_evaluation_is_recorded_not_fatal(df):
+    out = search_module.evaluate_genome("cfc:8:d0", df.iloc[:10], PARAMS | {"units": 8}, 0, 8)
+    assert out["val_loss"] == search_module.FAILED and "ValueError" in out["error"]
+    ok = search_module.evaluate_genome("mlp:8", df, {k: v for k, v in PARAMS.items() if k != "units"}, 0, 8)
+    assert ok["error"] is None and ok["state_bytes"] == 0 and ok["latency"] > 0
