@@ -101,7 +101,8 @@ class _LocalPool:
 
     def close(self):
         if self.pool is not None:
-            self.pool.shutdown()
+            # After an interruption, evaluations not yet started are dropped rather than run.
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _RayPool:

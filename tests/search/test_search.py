@@ -50,7 +50,8 @@ def test_front_is_non_dominated_and_the_choice_follows_the_rule(serial):
     front, everything = serial.pareto_, serial.history_
     objectives = ["val_loss", "params", "state_bytes"]
     for _, row in front.iterrows():
-        better = (everything[objectives] <= row[objectives]).all(axis=1) & (everything[objectives] < row[objectives]).any(axis=1)
+        values = everything[objectives]
+        better = (values <= row[objectives]).all(axis=1) & (values < row[objectives]).any(axis=1)
         assert not better.any()
     best = front.sort_values(["val_loss", "state_bytes"]).iloc[0]
     assert serial.best_genome_ == Genome.from_string(best["genome"])
