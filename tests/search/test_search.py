@@ -130,3 +130,40 @@ def test_a_failing_evaluation_is_recorded_not_fatal(df):
     assert out["val_loss"] == search_module.FAILED and "ValueError" in out["error"]
     ok = search_module.evaluate_genome("mlp:8", df, {k: v for k, v in PARAMS.items() if k != "units"}, 0, 8)
     assert ok["error"] is None and ok["state_bytes"] == 0 and ok["latency"] > 0
+
+
+_SCRIPT = """
+import sys, numpy as np, pandas as pd, torch
+torch.set_num_threads(1)
+from liquidts.search import ArchitectureSearch
+t = np.arange(160)
+df = pd.DataFrame({"y": np.sin(t / 5) + 0.1 * np.random.default_rng(0).standard_normal(160)},
+                  index=pd.date_range("2020", periods=160, freq="h"))
+ArchitectureSearch(population=4, generations=3, random_state=0, widths=(8, 16), max_blocks=2, refit=False,
+                   checkpoint=sys.argv[1]).fit(df, **%r)
+""" % PARAMS
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill(df, tmp_path):
+    """A real kill (SIGKILL) after the first generation's checkpoint: the file is whole and the
+    resumed search ends where an uninterrupted one does."""
+    import subprocess
+
+    path = tmp_path / "search.json"
+    proc = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(path)])
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if path.exists() and len(json.loads(path.read_text())["populations"]) >= 1:
+                break
+            time.sleep(0.02)
+        proc.kill()
+    finally:
+        proc.wait()
+    killed_at = len(json.loads(path.read_text())["populations"])
+    assert 1 <= killed_at < 3
+    resumed = ArchitectureSearch(**dict(SEARCH, generations=3), refit=False, checkpoint=path).fit(df, **PARAMS)
+    whole = ArchitectureSearch(**dict(SEARCH, generations=3), refit=False).fit(df, **PARAMS)
+    pd.testing.assert_frame_equal(_table(resumed), _table(whole))
+    assert resumed.populations_ == whole.populations_
