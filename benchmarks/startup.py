@@ -38,7 +38,8 @@ def main(argv=None) -> int:
     script = shutil.which("liquidts") or os.path.join(os.path.dirname(sys.executable), "liquidts")
     cases = dict(CASES, **{"liquidts --help": [script, "--help"] if os.path.exists(script)
                            else [sys.executable, "-m", "liquidts.cli", "--help"]})
-    print(f"| command | median s | min s | max s |  ({args.runs} fresh processes each)")
+    print(f"{args.runs} fresh processes per command, median wall time:\n")
+    print("| command | median s | min s | max s |")
     print("| --- | --- | --- | --- |")
     for name, cmd in cases.items():
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # warm the file cache
