@@ -16,7 +16,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         text = action.help or ""
         if "%(default)" in text or "default" in text.lower():
             return text  # the help already says it (defaults that depend on other flags)
-        if action.default in (None, False, argparse.SUPPRESS) or action.default == []:
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS \
+                or action.default == []:
             return text
         if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
             return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
