@@ -65,7 +65,7 @@ for line, path in BLOCKS:
 def test_page_code_runs(page, tmp_path):
     found = blocks(page)
     if not found:
-        pytest.skip(f"{page.name} has no python blocks")
+        return  # nothing to run (index.md includes README.md, which is tested as itself)
     import torch
 
     # A block marked "needs CUDA" runs where CUDA is there; every other marker always skips.
