@@ -39,7 +39,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--algo", default="ppo", choices=ALGOS, help="training algorithm")
     t.add_argument("--units", type=_positive, default=16, help="neurons in the recurrent core")
     t.add_argument("--steps", type=_positive, default=None,
-                   help="environment steps (ppo; default 100000: about half an hour on one CPU core for CartPole)")
+                   help="environment steps (ppo; default 100000: about half an hour for CartPole "
+                        "on a 2-core machine)")
     t.add_argument("--generations", type=_positive, default=None, help="generations (es; default 100)")
     t.add_argument("--workers", type=_positive, default=None, help="worker processes (es; default 1)")
     t.add_argument("--expert", default=None, help="recorded expert episodes, .npz (bc)")
