@@ -17,7 +17,8 @@ import time
 CASES = {
     "python -c pass (interpreter alone)": [sys.executable, "-c", "pass"],
     "python -c 'import torch'": [sys.executable, "-c", "import torch"],
-    "python -c 'from liquidts import LiquidForecaster'": [sys.executable, "-c", "from liquidts import LiquidForecaster"],
+    "python -c 'from liquidts import LiquidForecaster'":
+        [sys.executable, "-c", "from liquidts import LiquidForecaster"],
     "liquidts --help": None,  # filled in main(): the installed console script
 }
 
