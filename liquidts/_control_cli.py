@@ -50,7 +50,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="other algorithm arguments as JSON values, e.g. gamma=0.9 num_envs=4")
-    t.add_argument("--verbose", action="store_true", help="print progress while training")
+    t.add_argument("--quiet", action="store_true", help="no progress bar (shown by default)")
+    t.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)  # the old opt-in, now the default
     t.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="evaluate a saved policy; optionally record a GIF",
@@ -101,7 +102,7 @@ def _train(args) -> int:
             algo_args[name] = value
     expert = load_episodes(args.expert) if args.expert else None
     train(args.env_id, args.policy, args.algo, args.seed, units=args.units, use_dt=args.use_dt,
-          expert=expert, out=args.out, resume=args.resume, verbose=args.verbose, **algo_args)
+          expert=expert, out=args.out, resume=args.resume, verbose=not args.quiet, **algo_args)
     print(f"saved {args.out}/policy.safetensors")
     return 0
 
@@ -117,6 +118,9 @@ def _eval(args) -> int:
     mean, std = evaluate(policy, args.env_id, episodes=args.episodes, seed=args.seed)
     print(f"{args.env_id}: return {mean:.2f} ± {std:.2f} over {args.episodes} episodes")
     if args.record:
+        # Frames are drawn off screen (rgb_array); without this SDL looks for a display and prints
+        # "XDG_RUNTIME_DIR is invalid or not set" on machines without one. A value the user set wins.
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         ret = record_episode(policy, args.env_id, args.record, seed=args.seed)
         print(f"recorded {args.record} (return {ret:.2f})")
     return 0
