@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
-from sklearn.exceptions import NotFittedError
 
 from liquidts.forecast import metrics
+from liquidts.forecast._params import ParamsMixin, clone, not_fitted_error
 from liquidts.forecast.validate import (Panel, Series, check_positive_int, check_same_columns,
                                         validate_frame)
 from liquidts.forecast.windows import fit_scaler, future_times, infer_step, to_index
@@ -48,7 +47,7 @@ def check_quantiles(quantiles) -> tuple[float, ...]:
     return qs
 
 
-class BaseForecaster(BaseEstimator):
+class BaseForecaster(ParamsMixin):
     """Shared fit/predict/update/cross_validate over DataFrames (see :class:`LiquidForecaster`)."""
 
     # Subclasses set these parameters in __init__: horizon, target, covariates, time_col, id_col.
@@ -135,7 +134,7 @@ class BaseForecaster(BaseEstimator):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "history_"):
-            raise NotFittedError(
+            raise not_fitted_error(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with a "
                 "DataFrame before using this estimator."
             )

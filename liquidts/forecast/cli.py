@@ -14,14 +14,13 @@ import os
 import sys
 import time
 
-import numpy as np
-import pandas as pd
+from liquidts._cli_util import HelpFormatter, fail
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``forecast`` command to an argparse subparsers object."""
     p = subparsers.add_parser("forecast", help="forecast a CSV time series with a liquid network",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("csv", nargs="?", help="wide CSV with a time column, or long CSV (unique_id, ds, y)")
     p.add_argument("--demo", choices=["seattle"], help="forecast the daily Seattle weather (vega_datasets)")
     p.add_argument("--target", nargs="+", help="column(s) to forecast (default: the only numeric one, or y)")
@@ -34,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=_positive, help="training epochs at most (default: the estimator's)")
     p.add_argument("--interval", type=float, nargs=2, default=(0.1, 0.9), metavar=("LO", "HI"),
                    help="quantiles of the interval written and drawn (default 0.1 0.9)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--threads", type=_positive, default=1,
                    help="torch CPU threads (default 1: small recurrent models run fastest on one)")
     p.add_argument("--out", help="forecast CSV to write (default: print it)")
@@ -57,9 +56,7 @@ def _positive(text: str) -> int:
 
 def _fail(flag: str, message: str):
     """A usage error: one line naming the flag on stderr and exit status 2 (as argparse does)."""
-    message = " ".join(str(message).split())  # one line, whatever the message carried
-    print(f"liquidts forecast: error: {flag}: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    fail("liquidts forecast", flag, message)
 
 
 def _check_output(flag: str, path: str | None, suffixes=None) -> None:
@@ -78,8 +75,10 @@ def _check_output(flag: str, path: str | None, suffixes=None) -> None:
         _fail(flag, f"cannot write a .{suffix} image; use one of {', '.join('.' + k for k in sorted(suffixes))}")
 
 
-def _read_csv(path: str, time_col: str | None) -> pd.DataFrame:
+def _read_csv(path: str, time_col: str | None):
     """The CSV as a wide frame indexed by its time column, or as a long frame (unique_id, ds, ...)."""
+    import pandas as pd
+
     from liquidts.forecast.validate import _time_values
     from liquidts.forecast.windows import to_index
 
@@ -110,7 +109,9 @@ def _read_csv(path: str, time_col: str | None) -> pd.DataFrame:
     return df.drop(columns=[col]).set_index(stamps)
 
 
-def _check_target(df: pd.DataFrame, target, path: str) -> None:
+def _check_target(df, target, path: str) -> None:
+    import pandas as pd
+
     long = {"unique_id", "ds"} <= set(df.columns)
     body = df.drop(columns=["unique_id", "ds"]) if long else df
     if target:
@@ -130,6 +131,8 @@ def _check_target(df: pd.DataFrame, target, path: str) -> None:
 
 
 def run(args) -> int:
+    import numpy as np
+
     from liquidts.forecast import LiquidForecaster, available_models
     from liquidts.forecast.base import quantile_column
     from liquidts.forecast.validate import validate_frame

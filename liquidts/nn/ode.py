@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchdiffeq import odeint, odeint_adjoint
 
 FUSED = "semi_implicit"
 # torchdiffeq's methods, by kind. Its own table is private (torchdiffeq._impl); a test checks these
@@ -59,5 +58,10 @@ def ltc_ode_step(layer, v, base, dt, d):
     kwargs = dict(rtol=layer.rtol, atol=layer.atol, method=layer.solver, options=options)
     if layer.adjoint:
         params = tuple(t for t in func.tensors() if t.requires_grad)
+        from torchdiffeq import odeint_adjoint
+
         return odeint_adjoint(func, v, grid, adjoint_params=params, **kwargs)[-1]
+    # Imported here: torchdiffeq loads scipy (about a second), needed only with a torchdiffeq solver.
+    from torchdiffeq import odeint
+
     return odeint(func, v, grid, **kwargs)[-1]

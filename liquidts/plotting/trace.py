@@ -202,8 +202,14 @@ def record_states(layer, x, timespans=None, sample: int = 0) -> NeuronTrace:
 
     ``x``: (T, F) or (B, T, F) inputs of the layer (for a policy, the encoded observations;
     :func:`liquidts.plotting.plot_dynamics` encodes them for you); ``sample`` picks the sequence
-    of a batch. ``timespans``: None, a number, (T,) or (B, T) elapsed times.
+    of a batch. ``timespans``: None, a number, (T,) or (B, T) elapsed times. For a fitted
+    ``LiquidForecaster``, ``x`` may also be a DataFrame in the format ``fit`` takes, or None for
+    its training history: the core's inputs are then taken from it (``core_inputs``), with each
+    segment's elapsed time as the default timespan.
     """
+    if getattr(layer, "net_", None) is not None and (x is None or type(x).__name__ == "DataFrame"):
+        x, spans = layer.core_inputs(x)
+        timespans = spans if timespans is None else timespans
     layer = liquid_layer(layer)
     x, ts = _check_inputs(layer, x, timespans, sample)
     param = next(layer.parameters())

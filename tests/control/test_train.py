@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from liquidts.control import RecurrentPolicy, evaluate, make_policy, record_episode, record_expert, run_episode, train
-from liquidts.control.cli import add_parser
+from liquidts._control_cli import add_parser
 
 TINY = dict(total_steps=256, num_envs=2, num_steps=128, seq_len=16, update_epochs=1)
 
