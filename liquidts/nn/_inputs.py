@@ -139,3 +139,15 @@ def prepare_call(layer: str, x, hx, timespans, input_size: int, batch_first: boo
         return x, ts, h, (torch.zeros_like(h) if mixed else None), unbatched
     h, c = check_state(layer, hx, x, state_size, unbatched, mixed)
     return x, ts, h, c, unbatched
+
+
+def one_step(layer, x: torch.Tensor, hx, timespans):
+    """``layer.step``: one step of a CfC or LTC layer as a sequence of length 1 (see ``CfC.step``)."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"step expects x of shape (B, {layer.input_size}), got {shape}")
+    axis = 1 if layer.batch_first else 0  # where the time axis of one step goes
+    if isinstance(timespans, torch.Tensor):
+        timespans = timespans.reshape(-1).unsqueeze(axis)
+    y, h = layer(x.unsqueeze(axis), hx, timespans)
+    return (y.squeeze(axis) if layer.return_sequences else y), h

@@ -28,7 +28,7 @@ from liquidts.kernels.cfc import MODES, CellWeights, cfc_reference, cfc_scan, ef
 from liquidts.kernels.cfc import native as cfc_native
 from liquidts.kernels.cfc.inference import cfc_inference
 from liquidts.kernels.cfc.reference import cell_step
-from liquidts.nn._inputs import prepare_call
+from liquidts.nn._inputs import one_step, prepare_call
 from liquidts.nn._live import LiveTensors
 from liquidts.nn.memory import MemoryCell
 from liquidts.wirings import Wiring
@@ -368,14 +368,7 @@ class CfC(nn.Module):
         state, of a fixed size whatever the number of steps taken; the outputs of successive steps
         are those of one call over the whole sequence.
         """
-        if not isinstance(x, torch.Tensor) or x.dim() != 2:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"step expects x of shape (B, {self.input_size}), got {shape}")
-        axis = 1 if self.batch_first else 0  # where the time axis of one step goes
-        if isinstance(timespans, torch.Tensor):
-            timespans = timespans.reshape(-1).unsqueeze(axis)
-        y, h = self(x.unsqueeze(axis), hx, timespans)
-        return (y.squeeze(axis) if self.return_sequences else y), h
+        return one_step(self, x, hx, timespans)
 
     def _finish_cells(self, states, c, unbatched):
         """:meth:`_finish` from per-cell states (T, B, H_l)."""

@@ -27,7 +27,7 @@ from torch import nn
 
 from liquidts.kernels import dispatch
 from liquidts.kernels.ltc import Synapses, ltc_scan, ltc_scan_native, native_unavailable_reason
-from liquidts.nn._inputs import prepare_call
+from liquidts.nn._inputs import one_step, prepare_call
 from liquidts.nn.memory import MemoryCell
 from liquidts.nn.ode import ADAPTIVE, check_solver, ltc_ode_step
 from liquidts.wirings import FullyConnected, Wiring
@@ -334,11 +334,4 @@ class LTC(nn.Module):
         state, of a fixed size whatever the number of steps taken; the outputs of successive steps
         are those of one call over the whole sequence.
         """
-        if not isinstance(x, torch.Tensor) or x.dim() != 2:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"step expects x of shape (B, {self.input_size}), got {shape}")
-        axis = 1 if self.batch_first else 0  # where the time axis of one step goes
-        if isinstance(timespans, torch.Tensor):
-            timespans = timespans.reshape(-1).unsqueeze(axis)
-        y, h = self(x.unsqueeze(axis), hx, timespans)
-        return (y.squeeze(axis) if self.return_sequences else y), h
+        return one_step(self, x, hx, timespans)
