@@ -131,7 +131,48 @@ def _moving_average(x: np.ndarray, k: int) -> np.ndarray:
     return (csum[:, k:] - csum[:, :-k]) / k
 
 
-class DLinear(_Classical):
+class _DirectRidge(_Classical):
+    """Direct multi-step ridge regression on per-series z-scored targets, one model for all
+    series and targets (DLinear, RidgeLags): the scalers, the training windows and the solve."""
+
+    def _fit_scalers(self, panel) -> list:
+        """Each series' target mean and std, stored for predict; returns them per series."""
+        self.scaler_ids_ = [s.uid for s in panel.series]
+        self._scaler_index_ = {uid: k for k, uid in enumerate(self.scaler_ids_)}
+        stats = [fit_scaler(s.values[:, : len(self.targets_)]) for s in panel.series]
+        self.scaler_mean_ = np.stack([m for m, _ in stats])
+        self.scaler_std_ = np.stack([sd for _, sd in stats])
+        return stats
+
+    def _scale(self, uid, y):
+        """The fitted scaler of series ``uid``, or the statistics of ``y`` for a series not seen in fit."""
+        k = self._scaler_index_.get(uid)
+        return fit_scaler(y) if k is None else (self.scaler_mean_[k], self.scaler_std_[k])
+
+    def _windows(self, panel, L: int, H: int, name: str):
+        """Per series: the series, the z-scored lookbacks (T, n, L) and the next H values (T, n, H)
+        of its n origins (the lookback forward-filled, the truth with NaN where unobserved)."""
+        for s, (mean, std) in zip(panel.series, self._fit_scalers(panel)):
+            z = (self._targets(s) - mean) / std  # (N, T)
+            truth = (s.values[:, : len(self.targets_)] - mean) / std
+            if len(z) < L + H:
+                raise ValueError(f"series {s.uid!r} has {len(z)} rows but {type(self).__name__} needs "
+                                 f"{name}={L} + horizon={H} = {L + H}")
+            lookbacks = np.lib.stride_tricks.sliding_window_view(z[: len(z) - H], L, axis=0)  # (n, T, L)
+            targets = np.lib.stride_tricks.sliding_window_view(truth[L:], H, axis=0)  # (n, T, H)
+            yield s, lookbacks.transpose(1, 0, 2), targets.transpose(1, 0, 2)
+
+    def _solve(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Ridge coefficients of X (n, P, intercept column last) on Y (n, H), rows with a missing
+        target left out; the intercept is not shrunk."""
+        keep = ~np.isnan(Y).any(axis=1)
+        X, Y = X[keep], Y[keep]
+        penalty = self.alpha * np.eye(X.shape[1])
+        penalty[-1, -1] = 0.0
+        return np.linalg.solve(X.T @ X + penalty, X.T @ Y)
+
+
+class DLinear(_DirectRidge):
     """DLinear-style direct linear forecaster on per-series z-scored targets.
 
     Each window's lookback is split into a moving-average trend (``kernel_size``) and the
@@ -158,33 +199,13 @@ class DLinear(_Classical):
         trend = _moving_average(windows, check_positive_int(self.kernel_size, "kernel_size"))
         return np.concatenate([windows - trend, trend, np.ones((len(windows), 1))], axis=1)  # (n, 2L+1)
 
-    def _scale(self, uid, y):
-        k = self._scaler_index_.get(uid)
-        return fit_scaler(y) if k is None else (self.scaler_mean_[k], self.scaler_std_[k])
-
     def _fit_rule(self, panel) -> None:
         L, H = self._min_rows(), self.horizon
-        self.scaler_ids_ = [s.uid for s in panel.series]
-        self._scaler_index_ = {uid: k for k, uid in enumerate(self.scaler_ids_)}
-        stats = [fit_scaler(s.values[:, : len(self.targets_)]) for s in panel.series]
-        self.scaler_mean_ = np.stack([m for m, _ in stats])
-        self.scaler_std_ = np.stack([sd for _, sd in stats])
         xs, ys = [], []
-        for s, (mean, std) in zip(panel.series, stats):
-            z = (self._targets(s) - mean) / std  # (N, T)
-            truth = (s.values[:, : len(self.targets_)] - mean) / std
-            if len(z) < L + H:
-                raise ValueError(f"series {s.uid!r} has {len(z)} rows but DLinear needs lookback={L} + "
-                                 f"horizon={H} = {L + H}")
-            for j in range(z.shape[1]):
-                xs.append(np.lib.stride_tricks.sliding_window_view(z[: len(z) - H, j], L))
-                ys.append(np.lib.stride_tricks.sliding_window_view(truth[L:, j], H))
-        X, Y = self._features(np.concatenate(xs)), np.concatenate(ys)  # (n, 2L+1), (n, H)
-        keep = ~np.isnan(Y).any(axis=1)
-        X, Y = X[keep], Y[keep]
-        penalty = self.alpha * np.eye(X.shape[1])
-        penalty[-1, -1] = 0.0  # the intercept is not shrunk
-        self.coef_ = np.linalg.solve(X.T @ X + penalty, X.T @ Y)  # (2L+1, H)
+        for _, lookbacks, targets in self._windows(panel, L, H, "lookback"):
+            xs.append(lookbacks.reshape(-1, L))
+            ys.append(targets.reshape(-1, H))
+        self.coef_ = self._solve(self._features(np.concatenate(xs)), np.concatenate(ys))  # (2L+1, H)
 
     def _rule(self, y, h, uid, times):
         L = self.lookback
@@ -194,7 +215,7 @@ class DLinear(_Classical):
         return out.T * std + mean
 
 
-class RidgeLags(_Classical):
+class RidgeLags(_DirectRidge):
     """Direct ridge regression on per-series z-scored targets: the last ``lags`` values (and, with
     ``calendar=True``, sin/cos of the calendar cycles of the ``horizon`` forecast steps that the
     training data covers twice) to the next ``horizon`` values; one model for all series and
@@ -225,36 +246,21 @@ class RidgeLags(_Classical):
         L, H = self._min_rows(), self.horizon
         span = max(int(s.times[-1] - s.times[0]) for s in panel.series)
         self.cal_names_ = calendar_names(self.step_, span, self.time_kind_) if self.calendar else []
-        self.scaler_ids_ = [s.uid for s in panel.series]
-        self._scaler_index_ = {uid: k for k, uid in enumerate(self.scaler_ids_)}
-        stats = [fit_scaler(s.values[:, : len(self.targets_)]) for s in panel.series]
-        self.scaler_mean_ = np.stack([m for m, _ in stats])
-        self.scaler_std_ = np.stack([sd for _, sd in stats])
         xs, ys = [], []
-        for s, (mean, std) in zip(panel.series, stats):
-            z = (self._targets(s) - mean) / std  # (N, T)
-            truth = (s.values[:, : len(self.targets_)] - mean) / std
-            if len(z) < L + H:
-                raise ValueError(f"series {s.uid!r} has {len(z)} rows but RidgeLags needs lags={L} + "
-                                 f"horizon={H} = {L + H}")
-            origins = np.arange(L, len(z) - H + 1)
+        for s, lookbacks, targets in self._windows(panel, L, H, "lags"):
+            T, n = lookbacks.shape[:2]
+            origins = np.arange(L, L + n)
             cal = np.stack([self._future_calendar(int(s.times[o - 1])) for o in origins]) \
-                if self.cal_names_ else np.zeros((len(origins), 0))
-            for j in range(z.shape[1]):
-                lagged = np.lib.stride_tricks.sliding_window_view(z[: len(z) - H, j], L)  # (n, L)
-                xs.append(np.concatenate([lagged, cal], axis=1))
-                ys.append(np.lib.stride_tricks.sliding_window_view(truth[L:, j], H))
-        X, Y = np.concatenate(xs), np.concatenate(ys)
-        keep = ~np.isnan(Y).any(axis=1)
-        X = np.concatenate([X[keep], np.ones((int(keep.sum()), 1))], axis=1)
-        penalty = self.alpha * np.eye(X.shape[1])
-        penalty[-1, -1] = 0.0  # the intercept is not shrunk
-        self.coef_ = np.linalg.solve(X.T @ X + penalty, X.T @ Y[keep])  # (L + H*K + 1, H)
+                if self.cal_names_ else np.zeros((n, 0))
+            ones = np.ones((T, n, 1))
+            xs.append(np.concatenate([lookbacks, np.broadcast_to(cal, (T, *cal.shape)), ones], axis=2)
+                      .reshape(T * n, -1))
+            ys.append(targets.reshape(T * n, H))
+        self.coef_ = self._solve(np.concatenate(xs), np.concatenate(ys))  # (L + H*K + 1, H)
 
     def _rule(self, y, h, uid, times):
         L = self.lags
-        k = self._scaler_index_.get(uid)
-        mean, std = fit_scaler(y) if k is None else (self.scaler_mean_[k], self.scaler_std_[k])
+        mean, std = self._scale(uid, y)
         z = ((y[-L:] - mean) / std).T  # (T, L)
         cal = self._future_calendar(int(times[-1])) if self.cal_names_ else np.zeros(0)
         X = np.concatenate([z, np.repeat(cal[None], len(z), 0), np.ones((len(z), 1))], axis=1)
