@@ -1,4 +1,5 @@
-"""What the ``liquidts`` commands share: a help formatter that shows defaults, and one-line usage errors.
+"""What the ``liquidts`` commands share: a help formatter that shows defaults, one-line usage errors
+and argument types.
 
 Kept free of heavy imports so that ``liquidts --help`` starts in a fraction of a second.
 """
@@ -29,3 +30,14 @@ def fail(prog: str, flag: str, message) -> None:
     message = " ".join(str(message).split())
     print(f"{prog}: error: {flag}: {message}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse turns the error into a usage message, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

@@ -9,22 +9,12 @@ import argparse
 import json
 import os
 
-from liquidts._cli_util import HelpFormatter, fail
+from liquidts._cli_util import HelpFormatter, fail, positive_int
 
 # Spelled out here so that building the parser (``liquidts --help``) imports neither torch nor
 # gymnasium; tests/test_cli_startup.py checks them against policy.CORES and train.ALGOS.
 CORES = ("ncp", "ncp-ltc", "cfc", "ltc", "lstm")
 ALGOS = ("ppo", "es", "bc")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -37,12 +27,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("env_id", help="Gymnasium environment id, e.g. CartPole-v1")
     t.add_argument("--policy", default="ncp", choices=CORES, help="recurrent core of the policy")
     t.add_argument("--algo", default="ppo", choices=ALGOS, help="training algorithm")
-    t.add_argument("--units", type=_positive, default=16, help="neurons in the recurrent core")
-    t.add_argument("--steps", type=_positive, default=None,
+    t.add_argument("--units", type=positive_int, default=16, help="neurons in the recurrent core")
+    t.add_argument("--steps", type=positive_int, default=None,
                    help="environment steps (ppo; default 100000: about half an hour for CartPole "
                         "on a 2-core machine)")
-    t.add_argument("--generations", type=_positive, default=None, help="generations (es; default 100)")
-    t.add_argument("--workers", type=_positive, default=None, help="worker processes (es; default 1)")
+    t.add_argument("--generations", type=positive_int, default=None, help="generations (es; default 100)")
+    t.add_argument("--workers", type=positive_int, default=None, help="worker processes (es; default 1)")
     t.add_argument("--expert", default=None, help="recorded expert episodes, .npz (bc)")
     t.add_argument("--use-dt", action="store_true", help="feed the environment's step time as timespans")
     t.add_argument("--seed", type=int, default=0, help="random seed")
@@ -58,7 +48,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        formatter_class=HelpFormatter)
     e.add_argument("policy", help="policy.safetensors written by `control train`")
     e.add_argument("env_id", help="Gymnasium environment id the policy was trained on")
-    e.add_argument("--episodes", type=_positive, default=20, help="episodes to average over")
+    e.add_argument("--episodes", type=positive_int, default=20, help="episodes to average over")
     e.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     e.add_argument("--record", default=None, help="write one episode as a .gif or a folder of PNGs")
     e.set_defaults(func=_eval)

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from liquidts._cli_util import HelpFormatter, fail
+from liquidts._cli_util import HelpFormatter, fail, positive_int
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -25,33 +25,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--demo", choices=["seattle"], help="forecast the daily Seattle weather (vega_datasets)")
     p.add_argument("--target", nargs="+", help="column(s) to forecast (default: the only numeric one, or y)")
     p.add_argument("--time-col", help="time column of a wide CSV (default: the first column)")
-    p.add_argument("--horizon", type=_positive, help="steps to forecast (default 24; demo 7)")
-    p.add_argument("--lookback", type=_positive,
+    p.add_argument("--horizon", type=positive_int, help="steps to forecast (default 24; demo 7)")
+    p.add_argument("--lookback", type=positive_int,
                    help="past steps the model reads (default max(96, 2*horizon), at most 720)")
     p.add_argument("--model", default="cfc",
                    help="cfc, ltc, ncp, lstm, gru, mamba, xlstm or linear (default cfc)")
-    p.add_argument("--max-epochs", type=_positive, help="training epochs at most (default: the estimator's)")
+    p.add_argument("--max-epochs", type=positive_int, help="training epochs at most (default: the estimator's)")
     p.add_argument("--interval", type=float, nargs=2, default=(0.1, 0.9), metavar=("LO", "HI"),
                    help="quantiles of the interval written and drawn (default 0.1 0.9)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--threads", type=_positive, default=1,
+    p.add_argument("--threads", type=positive_int, default=1,
                    help="torch CPU threads (default 1: small recurrent models run fastest on one)")
     p.add_argument("--out", help="forecast CSV to write (default: print it)")
     p.add_argument("--plot", help="PNG of history, forecast and interval")
     p.add_argument("--quiet", action="store_true", help="no training progress bar")
     p.set_defaults(func=run)
     return p
-
-
-def _positive(text: str) -> int:
-    """argparse type: an integer >= 1 (argparse turns the error into a usage message, exit 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _fail(flag: str, message: str):
