@@ -9,12 +9,8 @@ runs the same path with the fitted encoding, so training and serving cannot drif
 
 from __future__ import annotations
 
-import copy
 import json
-import os
-import tempfile
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,8 +25,8 @@ from liquidts.classify.cores import build_core, output_size
 from liquidts.classify.data import Encoded, Encoding, encode, fit_encoding, split_static
 from liquidts.classify.network import ClassifierNetwork
 from liquidts.classify.training import predict_logits, train
-from liquidts.classify.validate import Observations, align_labels, read_observations
-from liquidts.forecast.estimator import _check_range, _progress, _torch_threads
+from liquidts.classify.validate import Observations, _plain, align_labels, read_observations
+from liquidts.forecast.estimator import _check_range, _progress, _torch_threads, atomic_write
 from liquidts.forecast.validate import check_positive_int
 
 _FORMAT = "liquidts.LiquidClassifier/1"
@@ -310,16 +306,7 @@ class LiquidClassifier(ClassifierMixin, BaseEstimator):
                  "classes_dtype": str(self.classes_.dtype), "encoding": self.encoding_.to_dict(),
                  "n_classes": self.n_classes_, "time_kind": self.time_kind_, "n_epochs": self.n_epochs_,
                  "best_epoch": self.best_epoch_, "core_name": self.core_name_}
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={"liquidts": json.dumps(state)})
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"liquidts": json.dumps(state)}))
 
     @classmethod
     def load(cls, path, model: nn.Module | None = None) -> "LiquidClassifier":
@@ -364,10 +351,6 @@ def _concat(a: Encoded, b: Encoded) -> Encoded:
 
 def _model_name(model) -> str:
     return model.lower() if isinstance(model, str) else type(model).__name__
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
 
 
 __all__ = ["LiquidClassifier"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 from liquidts._cli_util import HelpFormatter, fail, positive_int
@@ -179,8 +178,6 @@ def run(args) -> int:
     fit_s = time.perf_counter() - start
     print(f"fitted {args.model} on {len(df)} rows in {fit_s:.1f} s ({est.n_epochs_} epochs)")
     if actual is not None:
-        from liquidts.forecast.classical import Naive
-
         t = est.targets_[0]
         column = est.targets_.index(t)
         origins = range(len(df), len(full) - horizon + 1)

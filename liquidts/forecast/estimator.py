@@ -12,9 +12,11 @@ Letters: L lookback, H horizon, C columns (T targets, then covariates), Q output
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
+import operator
 import os
 import tempfile
 import warnings
@@ -285,8 +287,8 @@ class LiquidForecaster(BaseForecaster):
         # are kept apart, so a fold can drop the edge next to its validation block: no training
         # target of a fold is then a validation target.
         parts = [[[], [], []] for _ in range(CV_FOLDS)]  # per block: head, body, tail
-        for train, val in zip(train_cuts, val_cuts):
-            windows = np.concatenate([train, val])
+        for fitted, held_out in zip(train_cuts, val_cuts):
+            windows = np.concatenate([fitted, held_out])
             if len(windows) < CV_FOLDS * (2 * H + 1):
                 continue
             for k, block in enumerate(np.array_split(windows, CV_FOLDS)):
@@ -304,13 +306,11 @@ class LiquidForecaster(BaseForecaster):
             if all(eq is not None for block in blocks for eq in block):
                 # Forward chaining: each block is forecast from the blocks before it, as the
                 # future is from the past, so a level that drifts shows up as error.
+                # The tail of the block just before is left out: its targets reach into block k.
                 for k in range(1, CV_FOLDS):
-                    train = None
-                    for j in range(k):
-                        for e, eq in enumerate(blocks[j]):
-                            if not (j == k - 1 and e == 2):
-                                train = eq + train
-                    folds.append((train, blocks[k][0] + blocks[k][1] + blocks[k][2]))
+                    earlier = [eq for j in range(k) for e, eq in enumerate(blocks[j]) if (j, e) != (k - 1, 2)]
+                    folds.append((functools.reduce(operator.add, earlier),
+                                  functools.reduce(operator.add, blocks[k])))
             candidates[norm] = (train_eq, folds)
         fit_linear_path(net, candidates)
 
@@ -320,7 +320,8 @@ class LiquidForecaster(BaseForecaster):
             lookback=self.lookback_, horizon=self.horizon, n_targets=len(self.targets_),
             n_covariates=len(self.covariates_), n_calendar=n_calendar,
             n_future=n_calendar + len(self.future_covariates_),
-            n_outputs=len(self._quantile_levels()) or 1, point_output=self._point_index(), segment=self.segment_, width=self.units,
+            n_outputs=len(self._quantile_levels()) or 1, point_output=self._point_index(),
+            segment=self.segment_, width=self.units,
             channels=self.channels, linear_path=self.linear_path, dropout=self.dropout)
 
     def _new_net(self, config: NetworkConfig) -> ForecastNetwork:

@@ -236,7 +236,6 @@ class ForecastNetwork(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """Forecast (B, H, T, Q) in the series' scaled units from a :class:`Batch`."""
-        T = self.config.n_targets
         linear, core, mean, std = self._paths(batch)
         if core is None:
             out = linear
