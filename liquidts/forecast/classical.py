@@ -70,6 +70,19 @@ class _Classical(BaseForecaster):
     def _forecast(self, series, h, futr, qs, stamps):
         return [self._rule(self._targets(s), h, s.uid, s.times) for s in series], None
 
+    def _rolling_forecast(self, df, series: Series, start: int, h: int) -> np.ndarray:
+        # The rule applied to prefixes of one forward-filled history: what predict(df.iloc[:i])
+        # computes per origin, without re-validating the frame thousands of times. Forward
+        # filling a prefix equals the prefix of the filled series once every target has been
+        # observed before the origin; earlier origins take the per-origin path.
+        truth = series.values[:, : len(self.targets_)]
+        first_seen = (~np.isnan(truth)).argmax(axis=0)
+        if start < self._min_rows() or start <= first_seen.max():
+            return super()._rolling_forecast(df, series, start, h)
+        y = self._targets(series)
+        return np.stack([self._rule(y[:i], h, series.uid, series.times[:i])
+                         for i in range(start, len(series.times) - h + 1)])
+
 
 class Naive(_Classical):
     """Persistence: every future step equals the last observed value."""

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liquidts.forecast.classical import DLinear, Drift, Naive, SeasonalNaive
+from liquidts.forecast.classical import DLinear, Drift, Naive, RidgeLags, SeasonalNaive
 
 
 @pytest.fixture
@@ -56,3 +56,25 @@ def test_baseline_intervals_widen_with_horizon(ramp):
 def test_seasonal_naive_needs_a_season(ramp):
     with pytest.raises(ValueError, match="needs at least 48"):
         SeasonalNaive(season_length=48, horizon=2).fit(ramp)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Naive(horizon=5, target="y"),
+    lambda: SeasonalNaive(season_length=7, horizon=5, target="y"),
+    lambda: Drift(horizon=5, target="y"),
+    lambda: DLinear(lookback=21, kernel_size=5, horizon=5, target="y"),
+    lambda: RidgeLags(lags=14, horizon=5, target="y"),
+])
+def test_rolling_forecast_equals_predict_per_origin(make):
+    # The batched backtest must compute what predict computes from each origin's history,
+    # gaps (NaN) included.
+    rng = np.random.default_rng(0)
+    n = 120
+    frame = pd.DataFrame({"y": np.sin(np.arange(n) / 3) + rng.normal(0, 0.1, n), "x": rng.normal(size=n)},
+                         index=pd.date_range("2021-01-01", periods=n, freq="D"))
+    frame.iloc[[40, 41, 77], 0] = np.nan
+    model = make().fit(frame.iloc[:80])
+    rolled = model.rolling_forecast(frame, start=60)
+    per_origin = np.stack([model.predict(df=frame.iloc[:i])["y"].to_numpy()[:, None]
+                           for i in range(60, n - 5 + 1)])
+    np.testing.assert_allclose(rolled, per_origin, rtol=0, atol=1e-12)
