@@ -213,6 +213,19 @@ def test_update_appends_observations_without_retraining(wide):
         est.update(wide.iloc[-5:])
 
 
+def test_streaming_updates_keep_a_bounded_window_and_match_the_whole_history():
+    # Streaming: one new row at a time. The forecaster keeps only its window (lookback + 1
+    # rows), so memory stays flat however long the stream, and the forecast from the streamed
+    # state equals the forecast from the whole history.
+    stream = wide_frame(2096)
+    est = tiny(target="load").fit(stream.iloc[:96])
+    kept = est._history_rows()
+    for i in range(96, len(stream)):
+        est.update(stream.iloc[i: i + 1])
+        assert len(est.history_[0].times) == kept
+    pd.testing.assert_frame_equal(est.predict(), est.predict(df=stream), check_exact=True)
+
+
 def test_future_covariates_are_read_from_futr_df(wide):
     df = wide.copy()
     df["promo"] = (np.arange(len(df)) % 5 == 0).astype(float)
