@@ -25,6 +25,16 @@ def test_import_liquidforecaster_skips_sklearn_matplotlib_gymnasium():
     assert _loaded_after("from liquidts import LiquidForecaster", heavy) == []
 
 
+def test_making_a_forecaster_does_not_import_torch():
+    """torch (about 1.3 s) is imported by fit, load and predict, not by the import or the parameters."""
+    statement = ("from liquidts import LiquidForecaster\n"
+                 "from liquidts.forecast._params import clone\n"
+                 "f = LiquidForecaster(horizon=3)\n"
+                 "f.get_params()\n"
+                 "repr(clone(f.set_params(units=8)))")
+    assert _loaded_after(statement, ("torch", "safetensors")) == []
+
+
 @pytest.mark.parametrize("argv", [["forecast", "--help"], ["control", "train", "--help"],
                                   ["control", "eval", "--help"]])
 def test_help_shows_defaults(argv, capsys):

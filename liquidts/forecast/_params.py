@@ -1,7 +1,7 @@
 """scikit-learn's estimator parameter protocol without importing scikit-learn.
 
-Importing ``sklearn.base`` costs about a second (it loads scipy.stats), most of the start-up of
-``from liquidts import LiquidForecaster`` apart from torch. Forecasters only need
+Importing ``sklearn.base`` costs about a second (it loads scipy.stats), more than the rest of
+``from liquidts import LiquidForecaster``, which imports no torch either. Forecasters only need
 ``get_params``/``set_params``/``clone``; this mixin provides them with sklearn's semantics, so
 ``sklearn.base.clone``, ``GridSearchCV`` and friends keep working, and ``NotFittedError`` is
 sklearn's own class, imported only when it is raised.

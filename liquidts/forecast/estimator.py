@@ -11,6 +11,7 @@ Letters: L lookback, H horizon, C columns (T targets, then covariates), Q output
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -20,21 +21,24 @@ import operator
 import os
 import tempfile
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
-from safetensors.torch import load_file, save_file
-from torch import nn
 
 from liquidts.forecast.base import QUANTILE_GRID, BaseForecaster, check_quantiles
-from liquidts.forecast.cores import build_core
-from liquidts.forecast.network import CHANNELS, ForecastNetwork, NetworkConfig
-from liquidts.forecast.ridge import fit_linear_path, normal_equations
-from liquidts.forecast.training import LOSSES, evaluate, train
 from liquidts.forecast.validate import Panel, Series, check_positive_int
 from liquidts.forecast.windows import (Rows, calendar_features, calendar_names, elapsed, fit_scaler,
                                        index_values, infer_step, stack_rows)
+
+# torch, safetensors and the modules built on torch (cores, network, ridge, training) are imported
+# in the functions that use them, so that importing, making, cloning or printing a forecaster
+# starts without torch (start-up time: about 1.3 s).
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from liquidts.forecast.network import ForecastNetwork, NetworkConfig
 
 _FORMAT = "liquidts.LiquidForecaster/3"
 CV_FOLDS = 5  # blocked cross-validation folds choosing the linear path's start
@@ -158,6 +162,9 @@ class LiquidForecaster(BaseForecaster):
 
     # ----- parameter checks -------------------------------------------------------------
     def _check_params(self) -> None:
+        from liquidts.forecast.network import CHANNELS
+        from liquidts.forecast.training import LOSSES
+
         check_positive_int(self.horizon, "horizon")
         for name in ("lookback", "segment"):
             if getattr(self, name) is not None:
@@ -190,6 +197,8 @@ class LiquidForecaster(BaseForecaster):
                 raise ValueError(f"checkpoint={os.fspath(self.checkpoint)!r} must be a file in an existing folder")
 
     def _resolve_device(self) -> torch.device:
+        import torch
+
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():
@@ -273,6 +282,8 @@ class LiquidForecaster(BaseForecaster):
         """The linear path's closed-form start: its inputs, penalty and the window normalisation
         chosen by forward-chaining cross-validation over all windows (see
         liquidts.forecast.ridge), then solved on the training windows."""
+        from liquidts.forecast.ridge import fit_linear_path, normal_equations
+
         L, H = self.lookback_, self.horizon
 
         # Windows per pass, so one pass's least-squares rows stay near 2**22 numbers.
@@ -316,6 +327,8 @@ class LiquidForecaster(BaseForecaster):
 
     # ----- the network ---------------------------------------------------------------------
     def _network_config(self, n_calendar: int) -> NetworkConfig:
+        from liquidts.forecast.network import NetworkConfig
+
         return NetworkConfig(
             lookback=self.lookback_, horizon=self.horizon, n_targets=len(self.targets_),
             n_covariates=len(self.covariates_), n_calendar=n_calendar,
@@ -325,6 +338,9 @@ class LiquidForecaster(BaseForecaster):
             channels=self.channels, linear_path=self.linear_path, dropout=self.dropout)
 
     def _new_net(self, config: NetworkConfig) -> ForecastNetwork:
+        from liquidts.forecast.cores import build_core
+        from liquidts.forecast.network import ForecastNetwork
+
         core = build_core(self.model, self.units, self.backbone_units)
         return ForecastNetwork(config, core)
 
@@ -346,6 +362,10 @@ class LiquidForecaster(BaseForecaster):
     def _fit(self, df, epochs: int, keep: bool):
         """Everything is computed into ``state`` and assigned at the end: an interrupted or
         failed fit leaves the previous fitted state as it was."""
+        import torch
+
+        from liquidts.forecast.training import train
+
         panel = self._validate(df, fitted=keep)
         state = {}
         if keep:
@@ -435,6 +455,9 @@ class LiquidForecaster(BaseForecaster):
     def _fingerprint(self, rows: Rows, train_cuts, val_cuts, keep: bool) -> str:
         """What makes two fits the same fit: the parameters that shape training, the training rows
         and windows, and (warm start) the network and epochs it starts from."""
+        import torch
+        from torch import nn
+
         ignore = {"checkpoint", "verbose", "n_threads", "device"}
         params = {k: v for k, v in self.get_params().items() if k not in ignore}
         digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=repr).encode())
@@ -483,6 +506,8 @@ class LiquidForecaster(BaseForecaster):
 
     def _residual_grid(self, net, rows: Rows, cutoffs, batch: int = 1024) -> np.ndarray:
         """Quantiles of the held-out residuals per horizon step and target, in scaled units (99, H, T)."""
+        import torch
+
         resid = []
         with torch.no_grad():
             for start in range(0, len(cutoffs), batch):
@@ -495,6 +520,8 @@ class LiquidForecaster(BaseForecaster):
 
     def score(self, df) -> float:
         """Mean loss (the ``loss`` it was fitted with, in scaled units) over every window of ``df``."""
+        from liquidts.forecast.training import evaluate
+
         self._check_fitted()
         panel = self._validate(df, fitted=True)
         parts, cuts, offset = [], [], 0
@@ -551,6 +578,8 @@ class LiquidForecaster(BaseForecaster):
         return rows.gather(last, L, H, with_target=False)
 
     def _forecast(self, series, h, futr, qs, stamps):
+        import torch
+
         batch = self._forecast_batch(series, h, futr, stamps)
         with _torch_threads(self.n_threads), torch.no_grad():
             out = self.net_(batch)[:, :h].numpy().astype(np.float64)  # (S, h, T, Q)
@@ -575,6 +604,8 @@ class LiquidForecaster(BaseForecaster):
         return points, {q: list(ordered[..., int(np.argmin([abs(q - f) for f in fitted]))]) for q in qs}
 
     def _rolling_forecast(self, df, series: Series, start: int, h: int) -> np.ndarray:
+        import torch
+
         L, H, T = self.lookback_, self.horizon, len(self.targets_)
         if start < L:
             raise ValueError(f"the first origin needs lookback={L} rows before it; start must be >= {L}")
@@ -612,6 +643,9 @@ class LiquidForecaster(BaseForecaster):
         The file is written next to ``path`` under a temporary name and then renamed over it, so an
         existing model file is replaced whole or not at all. A SHA-256 of the tensors and the
         metadata is stored with them and checked by :meth:`load`."""
+        import torch
+        from safetensors.torch import save_file
+
         self._check_fitted()
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
         params["model"] = self.model if isinstance(self.model, str) else None
@@ -657,6 +691,9 @@ class LiquidForecaster(BaseForecaster):
         A file that is not one :meth:`save` wrote, or one altered since (truncated, flipped bytes),
         raises ``ValueError("not a valid liquidts file: ...")``."""
         from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        from liquidts.forecast.network import NetworkConfig
 
         path = os.fspath(path)
         if not os.path.isfile(path):
@@ -712,6 +749,8 @@ class LiquidForecaster(BaseForecaster):
 
 def _checkpoint_writer(path, fingerprint: str, seed: int):
     """The ``checkpoint`` callback of :func:`train`: each epoch's loop state, written atomically."""
+    import torch
+
     def write(train_state: dict) -> None:
         state = {"fingerprint": fingerprint, "seed": seed, "train": train_state}
         atomic_write(path, lambda tmp: torch.save(state, tmp))
@@ -721,6 +760,8 @@ def _checkpoint_writer(path, fingerprint: str, seed: int):
 def _read_checkpoint(path, fingerprint: str) -> dict | None:
     """The checkpoint at ``path`` if it belongs to the fit with this fingerprint; None (with a
     warning when a file is there) otherwise."""
+    import torch
+
     if not os.path.exists(path):
         return None
     try:
@@ -757,6 +798,8 @@ def atomic_write(path, write) -> None:
 
 def _checksum(tensors: dict, meta: str) -> str:
     """SHA-256 of the metadata and every tensor (name, dtype, shape, bytes) in name order."""
+    import torch
+
     digest = hashlib.sha256(meta.encode())
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
@@ -773,19 +816,18 @@ def _check_range(value, name, low, high, low_open=False, high_open=False) -> Non
         raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
 
 
-class _torch_threads:
+@contextlib.contextmanager
+def _torch_threads(n):
     """Run a block with ``n`` torch CPU threads and restore the caller's count after (None: leave it)."""
+    import torch
 
-    def __init__(self, n):
-        self.n = n
-
-    def __enter__(self):
-        self.before = torch.get_num_threads()
-        if self.n is not None:
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.before)
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _progress(verbose: bool, epochs: int):

@@ -12,13 +12,17 @@ features, Kf features known ahead (calendar, then future covariates), T targets.
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
-import torch
 
 from liquidts.forecast.validate import Panel
+
+# torch is imported where tensors are made (Rows), so that the pandas helpers here, which
+# BaseForecaster uses, start without it (start-up time).
+if TYPE_CHECKING:
+    import torch
 
 NS_PER_DAY = 86_400 * 10**9
 _PERIODS = {"hour": NS_PER_DAY, "dow": 7 * NS_PER_DAY, "doy": int(365.25 * NS_PER_DAY)}
@@ -174,6 +178,8 @@ class Rows:
     """
 
     def __init__(self, values, timespans, calendar, future, n_targets: int):
+        import torch
+
         self.values = torch.as_tensor(values, dtype=torch.float32)
         self.timespans = torch.as_tensor(timespans, dtype=torch.float32)
         self.calendar = torch.as_tensor(calendar, dtype=torch.float32)
@@ -182,6 +188,8 @@ class Rows:
 
     def gather(self, cutoffs, lookback: int, horizon: int, with_target: bool = True) -> Batch:
         """Windows whose last observed row is ``cutoffs`` (B,) (indices into the stacked rows)."""
+        import torch
+
         cut = torch.as_tensor(cutoffs, dtype=torch.long)[:, None]
         past = cut + torch.arange(1 - lookback, 1)  # (B, L)
         ahead = cut + torch.arange(1, horizon + 1)  # (B, H)

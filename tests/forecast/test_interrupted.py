@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from liquidts.forecast import estimator as estimator_module
+from liquidts.forecast import training as training_module
 
 from ._helpers import tiny, wide_frame
 
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _interrupt_training_after(monkeypatch, epochs: int):
     """Make the training loop raise KeyboardInterrupt (Ctrl-C) after ``epochs`` epochs."""
-    real = estimator_module.train
+    real = training_module.train
 
     def train(*args, progress=None, **kw):
         done = []
@@ -36,7 +37,7 @@ def _interrupt_training_after(monkeypatch, epochs: int):
 
         return real(*args, progress=ctrl_c, **kw)
 
-    monkeypatch.setattr(estimator_module, "train", train)
+    monkeypatch.setattr(training_module, "train", train)
 
 
 def _snapshot(est, df):
@@ -126,13 +127,13 @@ def _kill_after_checkpoint(monkeypatch, epoch: int):
 
 def _record_resume(monkeypatch):
     seen = []
-    real = estimator_module.train
+    real = training_module.train
 
     def train(*args, resume=None, **kw):
         seen.append(None if resume is None else resume["epochs"])
         return real(*args, resume=resume, **kw)
 
-    monkeypatch.setattr(estimator_module, "train", train)
+    monkeypatch.setattr(training_module, "train", train)
     return seen
 
 

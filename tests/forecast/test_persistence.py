@@ -7,9 +7,9 @@ import struct
 import numpy as np
 import pandas as pd
 import pytest
+import safetensors.torch
 
 from liquidts.forecast import LiquidForecaster
-from liquidts.forecast import estimator as estimator_module
 
 from ._helpers import long_frame, tiny, wide_frame
 
@@ -36,7 +36,7 @@ def test_a_crash_mid_save_leaves_the_existing_file_intact(saved, monkeypatch):
             f.write(b"half a file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(estimator_module, "save_file", crash)
+    monkeypatch.setattr(safetensors.torch, "save_file", crash)
     with pytest.raises(KeyboardInterrupt):
         est.save(path)
     assert path.read_bytes() == before
