@@ -31,9 +31,9 @@ from liquidts.forecast.validate import Panel, Series, check_positive_int
 from liquidts.forecast.windows import (Rows, calendar_features, calendar_names, elapsed, fit_scaler,
                                        index_values, infer_step, stack_rows)
 
-# torch, safetensors and the modules built on torch (cores, network, ridge, training) are imported
-# in the functions that use them, so that importing, making, cloning or printing a forecaster
-# starts without torch (start-up time: about 1.3 s).
+# torch, safetensors and the modules built on torch (cores, distributed, network, ridge,
+# training) are imported in the functions that use them, so that importing, making, cloning or
+# printing a forecaster starts without torch (start-up time: about 1.3 s).
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -115,6 +115,16 @@ class LiquidForecaster(BaseForecaster):
     Attributes (after fit): ``net_``, ``lookback_``, ``segment_``, ``n_features_in_``,
     ``targets_``, ``covariates_``, ``step_``, ``freq_``, ``n_epochs_``, ``loss_curve_``,
     ``validation_scores_``, ``history_``, ``residual_grid_``.
+
+    Training across processes: under ``torchrun`` (every process running the same script on the
+    same data) ``fit`` joins the default ``torch.distributed`` process group, initialising it from
+    torchrun's environment when the script has not (gloo on the CPU, NCCL with ``device="cuda"``,
+    each process on GPU ``LOCAL_RANK``). Every process draws the same windows and takes its share
+    of each batch of ``batch_size`` (the global batch); the gradients are summed across processes,
+    so with ``dropout=0`` the fit equals the single-process fit up to float rounding (with dropout
+    each process draws its own masks). All processes end with rank 0's network. ``save`` writes on
+    rank 0 only, after every process has called it (a barrier): call it on every process.
+    See liquidts.forecast.distributed and docs/forecasting.md.
     """
 
     _max_h_is_horizon = True
@@ -364,6 +374,7 @@ class LiquidForecaster(BaseForecaster):
         failed fit leaves the previous fitted state as it was."""
         import torch
 
+        from liquidts.forecast import distributed
         from liquidts.forecast.training import train
 
         panel = self._validate(df, fitted=keep)
@@ -392,14 +403,23 @@ class LiquidForecaster(BaseForecaster):
         rows, train_per_series, val_per_series = work._training_rows(panel)
         train_cuts, val_cuts = np.concatenate(train_per_series), np.concatenate(val_per_series)
         device = self._resolve_device()
+        # Several processes (torchrun) fit this forecaster together; None: this process alone.
+        group = distributed.join(device)
+        if group is not None:
+            device = distributed.own_device(device)
+        main = group is None or group.main  # the process that writes files
         seed, resume = self.random_state, None
         if self.checkpoint is not None:
             fingerprint = self._fingerprint(rows, train_cuts, val_cuts, keep)
-            resume = _read_checkpoint(self.checkpoint, fingerprint)
+            resume = _read_checkpoint(self.checkpoint, fingerprint) if main else None
+            if group is not None:
+                resume = group.broadcast_object(resume)
             if resume is not None and seed is None:
                 seed = resume["seed"]  # the interrupted fit's seed, so the network starts the same
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
+            if group is not None:
+                seed = group.broadcast_object(seed)
         levels = self._quantile_levels()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -418,7 +438,9 @@ class LiquidForecaster(BaseForecaster):
                 net.linear.requires_grad_(False)
             net.blend.fill_(1.0)
             net.to(device)
-            bar = _progress(self.verbose, epochs)
+            if group is not None:
+                group.broadcast(net)
+            bar = _progress(self.verbose and main, epochs)
             run = train(net, rows, train_cuts, val_cuts, lookback=work.lookback_, horizon=self.horizon,
                         loss=self.loss, levels=levels, epochs=epochs, batch_size=self.batch_size,
                         learning_rate=self.learning_rate, weight_decay=self.weight_decay,
@@ -426,8 +448,8 @@ class LiquidForecaster(BaseForecaster):
                         device=device, windows_per_epoch=self.windows_per_epoch,
                         optimizer_state=optimizer_state, progress=bar,
                         resume=None if resume is None else resume["train"],
-                        checkpoint=None if self.checkpoint is None else _checkpoint_writer(
-                            self.checkpoint, fingerprint, seed))
+                        checkpoint=None if self.checkpoint is None or not main else _checkpoint_writer(
+                            self.checkpoint, fingerprint, seed), group=group, seed=seed)
             bar.close()
         if run.diverged:
             warnings.warn(
@@ -438,6 +460,8 @@ class LiquidForecaster(BaseForecaster):
         residual_cuts = val_cuts if len(val_cuts) else train_cuts
         net.fit_blend((rows.gather(residual_cuts[i: i + 1024], work.lookback_, self.horizon)
                        for i in range(0, len(residual_cuts), 1024)))
+        if group is not None:
+            group.broadcast(net)  # every process ends with rank 0's network
         state.update(net_=net, device_=str(device), n_epochs_=n_epochs + run.epochs,
                      core_name_=_model_name(self.model), normalization_=self.normalization,
                      loss_curve_=run.loss_curve, validation_scores_=run.validation_scores,
@@ -448,7 +472,7 @@ class LiquidForecaster(BaseForecaster):
         self.__dict__.update(state)
         self._scaler_index_ = work._scaler_index_
         self._store_history(history)
-        if self.checkpoint is not None and os.path.exists(self.checkpoint):
+        if self.checkpoint is not None and main and os.path.exists(self.checkpoint):
             os.remove(self.checkpoint)  # the fit is complete: nothing left to resume
         return self
 
@@ -642,9 +666,14 @@ class LiquidForecaster(BaseForecaster):
 
         The file is written next to ``path`` under a temporary name and then renamed over it, so an
         existing model file is replaced whole or not at all. A SHA-256 of the tensors and the
-        metadata is stored with them and checked by :meth:`load`."""
+        metadata is stored with them and checked by :meth:`load`.
+
+        Across processes (torch.distributed), only rank 0 writes, and every process returns once
+        the file is written: call ``save`` on every process."""
         import torch
         from safetensors.torch import save_file
+
+        from liquidts.forecast import distributed
 
         self._check_fitted()
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
@@ -681,7 +710,13 @@ class LiquidForecaster(BaseForecaster):
             raise ValueError(f"cannot save this forecaster: a parameter or column name is not a plain "
                              f"string/number ({exc})") from None
         digest = _checksum(tensors, meta)
-        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"liquidts": meta, "sha256": digest}))
+        group = distributed.current(torch.device("cpu"))
+        try:
+            if group is None or group.main:
+                atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"liquidts": meta, "sha256": digest}))
+        finally:
+            if group is not None:
+                group.barrier()  # the file is there when save returns on any process
 
     @classmethod
     def load(cls, path, model: nn.Module | None = None) -> "LiquidForecaster":
