@@ -25,3 +25,17 @@ def test_site_builds_strict(tmp_path):
     assert "LiquidForecaster" in (site / "api" / "forecast" / "index.html").read_text()
     assert "<table>" in (site / "benchmarks" / "index.html").read_text()
     shutil.rmtree(site)
+
+
+def test_concept_figures_regenerate(tmp_path):
+    """examples/plot_concept_figures.py draws the pictures of docs/core.md from the library."""
+    pytest.importorskip("matplotlib")
+    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "plot_concept_figures.py"), str(tmp_path)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    core = (ROOT / "docs" / "core.md").read_text()
+    for name in ("ncp_wiring.png", "cfc_timespans.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+        assert f"images/{name}" in core and (ROOT / "docs" / "images" / name).exists()
