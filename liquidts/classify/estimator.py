@@ -14,7 +14,6 @@ import warnings
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score
@@ -26,10 +25,10 @@ from liquidts.classify.data import Encoded, Encoding, encode, fit_encoding, spli
 from liquidts.classify.network import ClassifierNetwork
 from liquidts.classify.training import predict_logits, train
 from liquidts.classify.validate import Observations, _plain, align_labels, read_observations
-from liquidts.forecast.estimator import _check_range, _progress, _torch_threads, atomic_write
+from liquidts.forecast.estimator import _check_range, _progress, _torch_threads, read_checked, write_checked
 from liquidts.forecast.validate import check_positive_int
 
-_FORMAT = "liquidts.LiquidClassifier/1"
+_FORMAT = "liquidts.LiquidClassifier/2"  # 2: with a SHA-256 of weights and metadata
 READOUTS = ("last", "last+mean")
 
 
@@ -306,21 +305,14 @@ class LiquidClassifier(ClassifierMixin, BaseEstimator):
                  "classes_dtype": str(self.classes_.dtype), "encoding": self.encoding_.to_dict(),
                  "n_classes": self.n_classes_, "time_kind": self.time_kind_, "n_epochs": self.n_epochs_,
                  "best_epoch": self.best_epoch_, "core_name": self.core_name_}
-        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"liquidts": json.dumps(state)}))
+        write_checked(path, tensors, json.dumps(state))
 
     @classmethod
     def load(cls, path, model: nn.Module | None = None) -> "LiquidClassifier":
         """Read a classifier written by :meth:`save` (no pickle). One fitted with a custom module
-        needs a fresh instance of it as ``model``."""
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        if "liquidts" not in meta:
-            raise ValueError(f"{path} is not a file written by LiquidClassifier.save")
-        state = json.loads(meta["liquidts"])
-        if state.get("format") != _FORMAT:
-            raise ValueError(f"{path} has format {state.get('format')!r}; this version of liquidts reads {_FORMAT!r}")
+        needs a fresh instance of it as ``model``. A file that is not one :meth:`save` wrote, or
+        one altered since, raises ``ValueError("not a valid liquidts file: ...")``."""
+        state, tensors = read_checked(path, "LiquidClassifier", _FORMAT)
         params = state["params"]
         if isinstance(params["class_weight"], list):
             params["class_weight"] = {k: v for k, v in params["class_weight"]}
@@ -336,7 +328,6 @@ class LiquidClassifier(ClassifierMixin, BaseEstimator):
         est.n_features_in_ = est.encoding_.n_features
         est.time_kind_ = state["time_kind"]
         est.n_epochs_, est.best_epoch_, est.core_name_ = state["n_epochs"], state["best_epoch"], state["core_name"]
-        tensors = load_file(str(path))
         net = est._new_net(est.encoding_, est.n_classes_)
         net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         est.net_ = net.eval()

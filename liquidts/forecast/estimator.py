@@ -671,7 +671,6 @@ class LiquidForecaster(BaseForecaster):
         Across processes (torch.distributed), only rank 0 writes, and every process returns once
         the file is written: call ``save`` on every process."""
         import torch
-        from safetensors.torch import save_file
 
         from liquidts.forecast import distributed
 
@@ -709,11 +708,10 @@ class LiquidForecaster(BaseForecaster):
         except (TypeError, ValueError) as exc:
             raise ValueError(f"cannot save this forecaster: a parameter or column name is not a plain "
                              f"string/number ({exc})") from None
-        digest = _checksum(tensors, meta)
         group = distributed.current(torch.device("cpu"))
         try:
             if group is None or group.main:
-                atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"liquidts": meta, "sha256": digest}))
+                write_checked(path, tensors, meta)
         finally:
             if group is not None:
                 group.barrier()  # the file is there when save returns on any process
@@ -725,36 +723,9 @@ class LiquidForecaster(BaseForecaster):
 
         A file that is not one :meth:`save` wrote, or one altered since (truncated, flipped bytes),
         raises ``ValueError("not a valid liquidts file: ...")``."""
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
         from liquidts.forecast.network import NetworkConfig
 
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"no model file at {path}")
-
-        def invalid(why):
-            return ValueError(f"not a valid liquidts file: {path}: {why}")
-
-        try:
-            with safe_open(path, framework="pt") as f:
-                meta = f.metadata() or {}
-            tensors = load_file(path)
-        except Exception as exc:  # safetensors raises its own error types for damaged files
-            raise invalid(f"unreadable as safetensors ({type(exc).__name__}: {exc})") from None
-        if "liquidts" not in meta:
-            raise invalid("not a file written by LiquidForecaster.save (no liquidts metadata)")
-        try:
-            state = json.loads(meta["liquidts"])
-        except json.JSONDecodeError as exc:
-            raise invalid(f"damaged metadata ({exc})") from None
-        if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            found = state.get("format") if isinstance(state, dict) else None
-            raise invalid(f"format {found!r}, but this version of liquidts reads {_FORMAT!r}; refit the model "
-                          "and save it again")
-        if meta.get("sha256") != _checksum(tensors, meta["liquidts"]):
-            raise invalid("checksum mismatch: the file was altered or damaged after it was saved")
+        state, tensors = read_checked(path, "LiquidForecaster", _FORMAT)
         params = state["params"]
         for k in state["tuple_params"]:
             params[k] = tuple(params[k])
@@ -829,6 +800,51 @@ def atomic_write(path, write) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def write_checked(path, tensors: dict, meta: str) -> None:
+    """Write ``tensors`` and the JSON ``meta`` to one safetensors file at ``path``, atomically,
+    with a SHA-256 of both that :func:`read_checked` verifies."""
+    from safetensors.torch import save_file
+
+    digest = _checksum(tensors, meta)
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"liquidts": meta, "sha256": digest}))
+
+
+def read_checked(path, writer: str, fmt: str) -> tuple[dict, dict]:
+    """The metadata (a dict) and tensors of a file :func:`write_checked` wrote for ``writer``
+    (a class name, for messages) in format ``fmt``. A missing file raises FileNotFoundError; any
+    other file, or one altered since (truncated, flipped bytes), ``ValueError("not a valid
+    liquidts file: ...")``."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no model file at {path}")
+
+    def invalid(why):
+        return ValueError(f"not a valid liquidts file: {path}: {why}")
+
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(path)
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise invalid(f"unreadable as safetensors ({type(exc).__name__}: {exc})") from None
+    if "liquidts" not in meta:
+        raise invalid(f"not a file written by {writer}.save (no liquidts metadata)")
+    try:
+        state = json.loads(meta["liquidts"])
+    except json.JSONDecodeError as exc:
+        raise invalid(f"damaged metadata ({exc})") from None
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        found = state.get("format") if isinstance(state, dict) else None
+        raise invalid(f"format {found!r}, but this version of liquidts reads {fmt!r}; refit the model "
+                      "and save it again")
+    if meta.get("sha256") != _checksum(tensors, meta["liquidts"]):
+        raise invalid("checksum mismatch: the file was altered or damaged after it was saved")
+    return state, tensors
 
 
 def _checksum(tensors: dict, meta: str) -> str:

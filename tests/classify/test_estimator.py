@@ -94,16 +94,39 @@ def test_a_failed_save_leaves_the_previous_file(timing, fitted, tmp_path, monkey
     path = tmp_path / "clf.safetensors"
     fitted.save(path)
     before = path.read_bytes()
-    import liquidts.classify.estimator as module
+    import safetensors.torch
 
     def broken(tensors, filename, metadata=None):
         open(filename, "wb").write(b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(module, "save_file", broken)
+    monkeypatch.setattr(safetensors.torch, "save_file", broken)
     with pytest.raises(OSError, match="disk full"):
         fitted.save(path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["clf.safetensors"]
+
+
+def test_load_refuses_an_altered_or_foreign_file(fitted, tmp_path):
+    path = tmp_path / "clf.safetensors"
+    fitted.save(path)
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF  # one flipped bit pattern in the last weight
+    altered = tmp_path / "altered.safetensors"
+    altered.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="not a valid liquidts file: .*checksum mismatch"):
+        LiquidClassifier.load(altered)
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(ValueError, match="not a valid liquidts file: .*unreadable"):
+        LiquidClassifier.load(truncated)
+    from safetensors.torch import save_file
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(ValueError, match="not a file written by LiquidClassifier.save"):
+        LiquidClassifier.load(foreign)
+    with pytest.raises(FileNotFoundError):
+        LiquidClassifier.load(tmp_path / "missing.safetensors")
 
 
 def test_multiclass_strings_static_class_weight_and_eval_set(tmp_path):
