@@ -142,6 +142,30 @@ def test_draw_wiring_widths_follow_weights_and_reuse_given_axes():
     assert len(set(np.round(_edges(draw_wiring(w)).get_linewidths(), 6))) == 1
 
 
+def test_sensory_nodes_carry_the_feature_names():
+    w = _ncp()
+    names = ["speed", "angle", "distance left", "distance right"]
+    ax = draw_wiring(w, sensory_names=names)
+    assert sorted(t.get_text() for t in ax.texts) == sorted(names)
+    labelled = draw_wiring(w, labels=True, sensory_names=names)
+    texts = [t.get_text() for t in labelled.texts]
+    assert set(names) <= set(texts) and not any(t.startswith("s") and t[1:].isdigit() for t in texts)
+    with pytest.raises(ValueError, match="sensory_names has 2 names but the wiring has 4 inputs"):
+        draw_wiring(w, sensory_names=["a", "b"])
+
+
+def test_legends_sit_outside_the_panels_for_any_neuron_count():
+    layer = CfC(4, 20)  # 20 unwired neurons: one panel of 20 lines
+    x, ts = _seq()
+    trace = record_states(layer, x, ts)
+    fig = plot_neuron_activity(trace)
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        assert legend is not None and len(legend.get_texts()) == len(ax.get_lines())
+        anchor = legend.get_bbox_to_anchor().transformed(ax.transAxes.inverted())
+        assert anchor.x0 >= 1.0 - 1e-9  # right of the axes, over no data
+
+
 def test_wiring_weights_of_ltc_and_wired_cfc():
     ltc = LTC(4, _ncp())
     weights, sensory, pol, _ = wiring_weights(ltc)

@@ -37,9 +37,14 @@ def _group_lines(axes, trace, values, ylabel, log=False):
         ax.set_ylabel(ylabel)
         if log:
             ax.set_yscale("log")
-        if len(cols) <= 8:
-            ax.legend(fontsize=7, ncol=min(len(cols), 4), loc="upper right", frameon=False)
+        _outside_legend(ax, len(cols))
     axes[-1].set_xlabel("time")
+
+
+def _outside_legend(ax, entries: int) -> None:
+    """A legend right of the panel, never over the lines; a column per 10 entries."""
+    ax.legend(fontsize=7, ncol=max(1, -(-entries // 10)), loc="upper left", bbox_to_anchor=(1.0, 1.0),
+              frameon=False, borderaxespad=0.2)
 
 
 def plot_neuron_activity(trace: NeuronTrace, fig: Figure | None = None) -> Figure:
@@ -97,7 +102,7 @@ def plot_policy_episode(observations, actions, trace: NeuronTrace, obs_names=Non
     for ax, title in ((ax_obs, "observations"), (ax_act, "actions"),
                       (ax_neu, "command neurons" if "command" in trace.groups else "neurons")):
         ax.set_title(title, fontsize=9, loc="left")
-        ax.legend(fontsize=7, ncol=4, loc="upper right", frameon=False)
+        _outside_legend(ax, len(ax.get_lines()))
     ax_neu.set_xlabel("time")
     return fig
 
@@ -133,13 +138,14 @@ def encode_inputs(model, x, timespans=None):
 
 
 def plot_dynamics(model, x, timespans=None, sample: int = 0, fig: Figure | None = None,
-                  wiring: bool = True) -> Figure:
+                  wiring: bool = True, sensory_names=None) -> Figure:
     """One figure: neuron activity (left) and effective time constants (right) per neuron group,
     and, for a wired layer, its wiring with learned strengths underneath.
 
     ``model``: a CfC/LTC layer, a fitted ``LiquidForecaster`` (its core; ``x`` a DataFrame
     like the one it was fitted on, None for its training history, or the core's inputs) or a control policy/driver
     with a CfC/LTC ``core`` (``x`` raw observations); see :func:`encode_inputs`.
+    ``sensory_names``: names of the layer's input features, written on the wiring's sensory nodes.
     """
     layer = liquid_layer(model)
     inputs, timespans = encode_inputs(model, x, timespans)
@@ -153,5 +159,5 @@ def plot_dynamics(model, x, timespans=None, sample: int = 0, fig: Figure | None 
     plot_neuron_activity(trace, left)
     plot_time_constants(trace, right)
     if bottom is not None:
-        plot_wiring_weights(layer, ax=bottom.add_subplot(), labels=True)
+        plot_wiring_weights(layer, ax=bottom.add_subplot(), labels=True, sensory_names=sensory_names)
     return fig

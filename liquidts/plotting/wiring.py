@@ -76,7 +76,8 @@ def _edge_path(a, b, same_column: bool, loop_radius: float) -> np.ndarray:
 
 
 def draw_wiring(wiring: Wiring, ax=None, layout: str = "layered", weights=None, sensory_weights=None,
-                labels: bool = False, polarity=None, sensory_polarity=None, seed: int = 0):
+                labels: bool = False, polarity=None, sensory_polarity=None, seed: int = 0,
+                sensory_names=None):
     """Draw ``wiring`` on ``ax`` (a new headless Figure's when None); returns the Axes.
 
     Args:
@@ -88,6 +89,8 @@ def draw_wiring(wiring: Wiring, ax=None, layout: str = "layered", weights=None, 
         labels: write the neuron ids on the nodes.
         polarity, sensory_polarity: optional +-1 matrices overriding the wiring's polarities
             (e.g. the signs a model learned); excitatory synapses are green, inhibitory red.
+        sensory_names: one name per input feature, written beside its sensory node (with
+            ``labels=True`` or not), so a reader sees which input drives which neurons.
     """
     if not isinstance(wiring, Wiring):
         raise TypeError(f"expected a liquidts Wiring, got {type(wiring).__name__}")
@@ -101,6 +104,10 @@ def draw_wiring(wiring: Wiring, ax=None, layout: str = "layered", weights=None, 
     pol = wiring.adjacency_matrix if polarity is None else _check_matrix("polarity", polarity, (n, n))
     spol = (wiring.sensory_adjacency_matrix if sensory_polarity is None
             else _check_matrix("sensory_polarity", sensory_polarity, (i, n)))
+    if sensory_names is not None:
+        sensory_names = [str(name) for name in sensory_names]
+        if len(sensory_names) != i:
+            raise ValueError(f"sensory_names has {len(sensory_names)} names but the wiring has {i} inputs")
     if ax is None:
         ax = Figure(figsize=(8, 6), layout="constrained").add_subplot()
 
@@ -137,9 +144,13 @@ def draw_wiring(wiring: Wiring, ax=None, layout: str = "layered", weights=None, 
             xy = np.array([pos[m] for m in members])
             ax.scatter(xy[:, 0], xy[:, 1], s=size, c=TYPE_COLOURS[kind], edgecolors="k", linewidths=0.6,
                        zorder=2, label=kind)
-    if labels:
-        for m in nodes:
-            kind, number = m.split("_")
+    for m in nodes:
+        kind, number = m.split("_")
+        if kind == "sensory" and sensory_names is not None:
+            # Names sit left of the node, outside the graph, where long names cover nothing.
+            ax.annotate(sensory_names[int(number)], pos[m], xytext=(-8, 0), textcoords="offset points",
+                        ha="right", va="center", fontsize=7, zorder=3)
+        elif labels:
             ax.annotate(("s" if kind == "sensory" else "") + number, pos[m], ha="center", va="center",
                         fontsize=7, zorder=3)
     handles = ax.get_legend_handles_labels()[0] + [
@@ -197,13 +208,15 @@ def wiring_weights(layer) -> tuple:
     return weights, sensory, None, None
 
 
-def plot_wiring_weights(layer, ax=None, layout: str = "layered", labels: bool = False):
-    """Draw the wiring of a wired liquid layer with its learned synaptic strengths; returns the Axes."""
+def plot_wiring_weights(layer, ax=None, layout: str = "layered", labels: bool = False, sensory_names=None):
+    """Draw the wiring of a wired liquid layer with its learned synaptic strengths; returns the Axes.
+    ``sensory_names``: the input features' names, written beside the sensory nodes."""
     weights, sensory, pol, spol = wiring_weights(layer)
     from liquidts.plotting.trace import liquid_layer
 
     ax = draw_wiring(liquid_layer(layer).wiring, ax=ax, layout=layout, weights=weights,
-                     sensory_weights=sensory, labels=labels, polarity=pol, sensory_polarity=spol)
+                     sensory_weights=sensory, labels=labels, polarity=pol, sensory_polarity=spol,
+                     sensory_names=sensory_names)
     ax.set_title("synapses: width = |learned weight|", fontsize=9)
     return ax
 
