@@ -7,12 +7,14 @@ def plot_pareto(search, x="state_bytes", y="val_loss", ax=None):
     """Every evaluated genome (grey), the non-dominated ones (blue, joined in order of ``x``) and
     the chosen one (red star), ``y`` against ``x`` (log scale when ``x`` spans a factor > 10).
     Returns the matplotlib Axes."""
-    import matplotlib.pyplot as plt
+    # A headless Figure, as the other plots make: nothing is registered with pyplot, so a
+    # notebook shows the figure once and a script needs no display.
+    from matplotlib.figure import Figure
 
     if not hasattr(search, "pareto_"):
         raise ValueError("fit the search before plotting its front")
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+        ax = Figure(figsize=(6, 4), layout="constrained").add_subplot()
     ok = search.history_[search.history_["error"].isna()]
     ax.scatter(ok[x], ok[y], s=14, color="0.7", label="evaluated")
     front = search.pareto_.sort_values(x)
