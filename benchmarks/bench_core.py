@@ -136,6 +136,8 @@ def run_all(args, threads: int):
          ratio("ncps CfC-64 train step", "liquidts CfC-64 train step")),
         ("CfC-64 train step: liquidts / nn.LSTM-64 (target <= 1.5)",
          ratio("liquidts CfC-64 train step", "torch.nn.LSTM-64 train step")),
+        ("CfC-64 train step: liquidts / matrix-product floor (target <= 1.25)",
+         ratio("liquidts CfC-64 train step", "CfC-64 matrix products alone (floor)")),
         ("CfC-64 train step: ncps / matrix-product floor (best reachable ratio)",
          ratio("ncps CfC-64 train step", "CfC-64 matrix products alone (floor)")),
         ("CfC-64 train step: ncps / folded-heads floor (best reachable, no timespans)",

@@ -8,7 +8,10 @@ CfC paths:
 * ``"triton"``: the fused Triton kernels (CUDA, or the interpreter with ``TRITON_INTERPRET=1``).
 * ``"c"``: the C inference kernel (no gradient, float32 on the CPU, small cells and batches).
 * ``"inference"``: the PyTorch inference loop (no gradient).
-* ``"scan"``: PyTorch with the hand-written backward (training).
+* ``"c_train"``: the C training kernel (forward and backward; float32 on the CPU, one unwired cell
+  with a one-layer backbone, the modes and activations of ``variants.TRAIN_MODES`` /
+  ``TRAIN_ACTIVATIONS``).
+* ``"scan"``: PyTorch with the hand-written backward (training, every other call).
 
 LTC paths: ``"c"`` (the fused solver in C, float32 on the CPU), ``"scan"`` (the same in PyTorch,
 sparse wirings), ``"loop"`` (the fused solver step by step, autograd: memory cell, timespans that
@@ -30,10 +33,10 @@ from typing import Callable
 
 import torch
 
-from liquidts.kernels.cfc.variants import ACTIVATION_IDS
+from liquidts.kernels.cfc.variants import ACTIVATION_IDS, TRAIN_ACTIVATIONS, TRAIN_MODES
 
 CFC_BACKENDS = ("auto", "torch", "triton")
-CFC_PATHS = ("reference", "triton", "c", "inference", "scan")
+CFC_PATHS = ("reference", "triton", "c", "inference", "c_train", "scan")
 LTC_PATHS = ("c", "scan", "loop", "ode")
 
 #: Cascaded cells (wiring layers) and backbone layers after the first the Triton kernels hold.
@@ -87,14 +90,16 @@ def triton_refusal(dtype: torch.dtype, n_cells: int, n_hidden: int, has_backbone
     return None
 
 
-def choose_cfc_path(*, device_type: str, dtype: torch.dtype, backend: str, n_cells: int, n_hidden: int,
+def choose_cfc_path(*, device_type: str, dtype: torch.dtype, backend: str, mode: str, n_cells: int, n_hidden: int,
                     has_backbone: bool, activation: str, grad: bool, mixed_memory: bool, dropout_active: bool,
-                    timespans_need_grad: bool, step_work: int, triton_reason: Reason, c_reason: Reason) -> str:
+                    timespans_need_grad: bool, step_work: int, triton_reason: Reason, c_reason: Reason,
+                    c_train_reason: Reason) -> str:
     """The CfC path (one of :data:`CFC_PATHS`) for a call.
 
     ``grad``: autograd records this call (``torch.is_grad_enabled()``); ``dropout_active``: the
     layer is training with ``backbone_dropout > 0``; ``step_work``: batch x weights of one step.
-    ``triton_reason`` / ``c_reason``: why the Triton / C kernel cannot run here (None: it can).
+    ``triton_reason`` / ``c_reason`` / ``c_train_reason``: why the Triton kernel / the C inference
+    kernel / the C training kernel cannot run here (None: it can).
 
     ``backend="triton"`` raises (RuntimeError for the machine, ValueError/TypeError for the call)
     where the kernel cannot run the call; ``"auto"`` then takes a PyTorch path instead.
@@ -113,6 +118,9 @@ def choose_cfc_path(*, device_type: str, dtype: torch.dtype, backend: str, n_cel
                 raise type(refusal)(f"backend='triton' cannot run this call: {refusal}")
             raise RuntimeError(f"backend='triton' cannot run: {reason}")
     if grad:
+        if (device_type == "cpu" and dtype is torch.float32 and n_cells == 1 and has_backbone and n_hidden == 0
+                and mode in TRAIN_MODES and activation in TRAIN_ACTIVATIONS and c_train_reason() is None):
+            return "c_train"
         return "scan"
     if (device_type == "cpu" and dtype is torch.float32 and (not has_backbone or activation in ACTIVATION_IDS)
             and step_work <= C_MAX_STEP_WORK and c_reason() is None):

@@ -26,6 +26,7 @@ from liquidts.activations import ACTIVATIONS
 from liquidts.kernels import dispatch
 from liquidts.kernels.cfc import MODES, CellWeights, cfc_reference, cfc_scan, effective
 from liquidts.kernels.cfc import native as cfc_native
+from liquidts.kernels.cfc import scan_native
 from liquidts.kernels.cfc.inference import cfc_inference
 from liquidts.kernels.cfc.reference import cell_step
 from liquidts.nn._inputs import one_step, prepare_call
@@ -320,12 +321,13 @@ class CfC(nn.Module):
         # Read at every call: backbone_dropout may be changed on a built layer (Monte Carlo dropout).
         dropout = self.cell.backbone_dropout if self._has_backbone and self.training else 0.0
         path = dispatch.choose_cfc_path(
-            device_type=x.device.type, dtype=x.dtype, backend=self.backend, n_cells=len(self._hidden_sizes),
+            device_type=x.device.type, dtype=x.dtype, backend=self.backend, mode=self.mode,
+            n_cells=len(self._hidden_sizes),
             n_hidden=self._n_hidden, has_backbone=self._has_backbone, activation=self.activation,
             grad=torch.is_grad_enabled(), mixed_memory=self.mixed_memory, dropout_active=dropout > 0,
             timespans_need_grad=ts is not None and ts.requires_grad, step_work=batch * self._step_work,
             triton_reason=lambda: dispatch.triton_unavailable_reason(x.device.type),
-            c_reason=cfc_native.unavailable_reason)
+            c_reason=cfc_native.unavailable_reason, c_train_reason=scan_native.unavailable_reason)
         if path == "c":
             cells = self._kernel_cells.get(live, self._hidden_sizes, self.input_size, self.mode)
             out = cfc_native.cfc_inference_native(x, h, ts, cells, self.mode, self.activation)  # (T, B, sum H)
@@ -349,6 +351,9 @@ class CfC(nn.Module):
             from liquidts.kernels.cfc.triton import cfc_triton
 
             states = cfc_triton(x_proj, h0, ts_tm, weights, self.mode, self.activation)
+        elif path == "c_train":
+            states = scan_native.cfc_scan_native(x_proj, h0, ts_tm, [effective(w) for w in weights], self.mode,
+                                                 self.activation)
         else:
             states = cfc_scan(x_proj, h0, ts_tm, [effective(w) for w in weights], self.mode, self.activation)
         return self._finish_cells(states, c, unbatched)

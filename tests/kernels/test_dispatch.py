@@ -13,9 +13,10 @@ def _never():
 
 def cfc(**changes):
     """An NCP CfC's streaming call on the CPU without gradient, as changed by ``changes``."""
-    call = dict(device_type="cpu", dtype=torch.float32, backend="auto", n_cells=3, n_hidden=0, has_backbone=False,
-                activation="lecun_tanh", grad=False, mixed_memory=False, dropout_active=False,
-                timespans_need_grad=False, step_work=1000, triton_reason=lambda: None, c_reason=lambda: None)
+    call = dict(device_type="cpu", dtype=torch.float32, backend="auto", mode="default", n_cells=3, n_hidden=0,
+                has_backbone=False, activation="lecun_tanh", grad=False, mixed_memory=False, dropout_active=False,
+                timespans_need_grad=False, step_work=1000, triton_reason=lambda: None, c_reason=lambda: None,
+                c_train_reason=lambda: None)
     call.update(changes)
     return choose_cfc_path(**call)
 
@@ -78,6 +79,21 @@ def test_cpu_paths():
     assert cfc(**ON_GPU, backend="torch", triton_reason=_never) == "inference"
     # On the CPU, explicit Triton runs the interpreter when the machine allows it.
     assert cfc(backend="triton", c_reason=_never) == "triton"
+
+
+UNWIRED = dict(n_cells=1, has_backbone=True, n_hidden=0)
+
+
+def test_cpu_training_takes_the_c_kernel_only_for_what_it_implements():
+    assert cfc(**UNWIRED, grad=True, c_reason=_never) == "c_train"
+    assert cfc(**UNWIRED, grad=True, mode="no_gate", activation="relu", backend="torch", c_reason=_never) == "c_train"
+    assert cfc(**UNWIRED, grad=True, c_train_reason=lambda: "no sgemm_", c_reason=_never) == "scan"
+    for case in (dict(mode="pure"), dict(activation="silu"), dict(activation="gelu"), dict(n_hidden=1),
+                 dict(dtype=torch.float64), dict(device_type="cuda", backend="torch")):
+        assert cfc(**{**UNWIRED, **case}, grad=True, c_reason=_never, c_train_reason=_never) == "scan", case
+    # Wired cells (no backbone, cascaded) stay with the PyTorch scan; so does a call without gradient.
+    assert cfc(grad=True, c_reason=_never, c_train_reason=_never) == "scan"
+    assert cfc(**UNWIRED, c_train_reason=_never) == "c"
 
 
 def test_unknown_backend():

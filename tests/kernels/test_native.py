@@ -1,7 +1,8 @@
 """The C kernels (``kernels/*/*.c``) against their PyTorch paths, and how they are built and refused.
 
 The LTC's fused solver in C must give the outputs and every gradient of ``scan.py`` (itself tested
-against autograd); CfC inference in C must give ``inference.py``'s states. Layers are compared with
+against autograd); CfC inference in C must give ``inference.py``'s states; CfC training in C the
+states and every gradient of autograd through ``cfc_reference``. Layers are compared with
 the C kernels on and off (``LIQUIDTS_NATIVE=0``).
 """
 
@@ -16,8 +17,12 @@ import pytest
 import torch
 
 from liquidts.kernels import native
-from liquidts.kernels.cfc import ACTIVATION_IDS, MODE_IDS
+import torch.nn.functional as F
+
+from liquidts.kernels.cfc import ACTIVATION_IDS, MODE_IDS, cfc_reference, effective
 from liquidts.kernels.cfc import native as cfc_native
+from liquidts.kernels.cfc import scan_native as cfc_scan_native
+from liquidts.kernels.cfc.variants import TRAIN_ACTIVATIONS, TRAIN_MODES
 from liquidts.kernels.ltc import native as ltc_native
 from liquidts.kernels.ltc import Synapses, ltc_scan, ltc_scan_native
 from liquidts.nn import LTC, CfC
@@ -27,6 +32,13 @@ pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc
                                 reason="no C compiler on this machine")
 
 TOL = dict(rtol=1e-5, atol=2e-6)
+
+
+def _assert_grads_close(got, expected, name=""):
+    """Gradients are float32 sums over every step and sample that each path accumulates in its own
+    order: compared to 1e-5 of the largest entry (and 1e-4 of each)."""
+    atol = 1e-5 * max(1.0, expected.abs().max().item())
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=atol, msg=lambda m: f"gradient of {name}: {m}")
 
 
 @pytest.fixture(autouse=True)
@@ -185,6 +197,56 @@ def test_cfc_c_kernel_used_only_for_small_work(monkeypatch):
         assert calls == [1]
 
 
+# --- CfC training ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", TRAIN_MODES)
+@pytest.mark.parametrize("activation", TRAIN_ACTIVATIONS)
+@pytest.mark.parametrize("timespans", [False, True], ids=["no_ts", "ts"])
+def test_cfc_training_kernel_matches_autograd_through_the_reference(mode, activation, timespans):
+    torch.manual_seed(0)
+    layer = CfC(3, 6, mode=mode, activation=activation, backbone_units=10)
+    batch, steps = 5, 7
+    x = torch.randn(batch, steps, 3, requires_grad=True)
+    h0 = torch.randn(batch, 6, requires_grad=True)
+    ts = torch.rand(steps, batch, 1) * 2.0 if timespans else torch.ones(steps, batch, 1)
+    ts[0, 0] = 0.0 if timespans else 1.0
+    probe = torch.randn(steps, batch, 6)
+    leaves = [x, h0, *layer.parameters()]
+    results = []
+    for run in (cfc_reference, cfc_scan_native.cfc_scan_native):
+        w = effective(layer.cell.weights())
+        x_proj = F.linear(x.transpose(0, 1), w.in_weight, w.bias)
+        states = run(x_proj, [h0], ts, [w], mode, activation)
+        states = states[0][0] if run is cfc_reference else states[0]
+        results.append((states.detach(), torch.autograd.grad((states * probe).sum(), leaves)))
+    (ref, ref_grads), (got, got_grads) = results
+    torch.testing.assert_close(got, ref, **TOL)
+    names = ["x", "h0"] + [n for n, _ in layer.named_parameters()]
+    for name, a, b in zip(names, got_grads, ref_grads):
+        _assert_grads_close(a, b, name)
+        assert a.abs().sum() > 0, name
+
+
+def test_cfc_layer_trains_on_the_c_kernel_with_the_same_gradients(monkeypatch):
+    calls = []
+    kernel = cfc_scan_native.cfc_scan_native
+    monkeypatch.setattr(cfc_scan_native, "cfc_scan_native", lambda *a: calls.append(1) or kernel(*a))
+    layer = CfC(4, 8, backbone_units=12, return_sequences=False)
+    x, ts = torch.randn(3, 9, 4), torch.rand(3, 9)
+
+    def loss_and_grads():
+        layer.zero_grad()
+        y, h = layer(x, timespans=ts)
+        (y.square().sum() + h.sum()).backward()
+        return y.detach(), [p.grad.clone() for p in layer.parameters()]
+
+    (y1, g1), (y0, g0) = _both_ways(monkeypatch, loss_and_grads)
+    assert calls == [1]  # the C kernel ran once, with LIQUIDTS_NATIVE=1 only
+    torch.testing.assert_close(y1, y0, **TOL)
+    for a, b in zip(g1, g0):
+        _assert_grads_close(a, b)
+
+
 # --- finite for every finite input and timespan ------------------------------------------------
 
 def _gaps_and_outliers(batch, steps, features, seed=4):
@@ -221,6 +283,27 @@ def test_cfc_c_kernel_is_finite_after_long_gaps_and_huge_inputs(monkeypatch, mod
     torch.testing.assert_close(h1, h0, **TOL)
 
 
+@pytest.mark.parametrize("mode", TRAIN_MODES)
+@pytest.mark.parametrize("activation", TRAIN_ACTIVATIONS)
+def test_cfc_training_kernel_is_finite_after_long_gaps_and_huge_inputs(monkeypatch, mode, activation):
+    torch.manual_seed(0)
+    layer = CfC(4, 8, mode=mode, activation=activation, backbone_units=8)
+    x, ts = _gaps_and_outliers(2, 6, 4)
+
+    def grads():
+        layer.zero_grad()
+        y, _ = layer(x, timespans=ts)
+        y.sum().backward()
+        return y.detach(), [p.grad.clone() for p in layer.parameters()]
+
+    (y1, g1), (y0, g0) = _both_ways(monkeypatch, grads)
+    for t in (y1, *g1):
+        assert torch.isfinite(t).all()
+    torch.testing.assert_close(y1, y0, **TOL)
+    for a, b in zip(g1, g0):
+        _assert_grads_close(a, b)
+
+
 @pytest.mark.parametrize("huge", [1e30, 3e38], ids=["1e30", "3e38"])
 def test_ltc_c_kernel_is_finite_after_long_gaps_and_huge_inputs(huge):
     """3e38: the denominator of a solver step passes 2^126, where a -ffast-math float division
@@ -248,15 +331,17 @@ def test_ltc_c_kernel_is_finite_after_long_gaps_and_huge_inputs(huge):
 
 # --- what the Python side hands to C ----------------------------------------------------------
 
-def test_c_enums_are_the_variants_table():
-    """Mode and activation ids: inference.c's enums and variants.py, which Triton reads too."""
-    enums = re.findall(r"enum \{([^}]*)\}", cfc_native._SOURCE.read_text())
+@pytest.mark.parametrize("module,modes,activations", [
+    (cfc_native, MODE_IDS, ACTIVATION_IDS), (cfc_scan_native, TRAIN_MODES, TRAIN_ACTIVATIONS)], ids=["inference", "train"])
+def test_c_enums_are_the_variants_table(module, modes, activations):
+    """Mode and activation ids: each CfC C kernel's enums and variants.py, which Triton reads too."""
+    enums = re.findall(r"enum \{([^}]*)\}", module._SOURCE.read_text())
     parsed = [{name.strip(): int(value) for name, value in (item.split("=") for item in enum.split(","))}
               for enum in enums]
-    assert parsed == [{k.upper(): v for k, v in MODE_IDS.items()}, {k.upper(): v for k, v in ACTIVATION_IDS.items()}]
+    assert parsed == [{k.upper(): MODE_IDS[k] for k in modes}, {k.upper(): ACTIVATION_IDS[k] for k in activations}]
 
 
-@pytest.mark.parametrize("module", [cfc_native, ltc_native], ids=["cfc", "ltc"])
+@pytest.mark.parametrize("module", [cfc_native, cfc_scan_native, ltc_native], ids=["cfc", "cfc_train", "ltc"])
 def test_every_c_function_has_a_ctypes_signature_of_its_arity(module):
     prototypes = dict(re.findall(r"^void (\w+)\(([^)]*)\)", module._SOURCE.read_text(), re.M))
     assert set(prototypes) == set(module._SIGNATURES)

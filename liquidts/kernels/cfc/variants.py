@@ -13,3 +13,8 @@ MODES = tuple(MODE_IDS)
 
 #: Backbone activations the kernels implement, by kernel id (``liquidts.activations`` defines them).
 ACTIVATION_IDS = {"lecun_tanh": 0, "tanh": 1, "relu": 2, "silu": 3, "gelu": 4}
+
+#: The variants the C training kernel (``scan.c``) implements: one unwired cell with a one-layer
+#: backbone, these modes, and activations whose derivative follows from their value.
+TRAIN_MODES = ("default", "no_gate")
+TRAIN_ACTIVATIONS = ("lecun_tanh", "tanh", "relu")

@@ -1,0 +1,170 @@
+/* CfC training in C: the forward and backward passes of scan.py's _CfCScan for one unwired cell
+ * with a one-layer backbone (the layer's default), modes default and no_gate.
+ *
+ * scan.py issues about fifteen PyTorch operations per step and keeps large gate-factor arrays for
+ * its backward; each operation costs microseconds of dispatch on arrays of a few thousand floats,
+ * which is most of a training step beside its matrix products. Here each step is its matrix
+ * products plus one pass over the step's values, and the backward recomputes the gate factors
+ * from the stored gates instead of reading them from memory.
+ *
+ * The matrix products are PyTorch's own BLAS (the Fortran sgemm_ that libtorch exports), handed in
+ * as a function pointer by scan_native.py, so they run exactly as fast as the products PyTorch
+ * does for scan.py. Row-major (rows, cols) matrices are column-major (cols, rows) to sgemm_.
+ *
+ * Letters as in reference.py: B batch, T steps, H units, K backbone units; per step z = x_proj[t]
+ * + h W_rec^T, a = act(z), u = a W_head^T + b_head = [ff1 | ff2 | t_a | t_b] (4H), then
+ * ff_i = tanh(.), s = sigmoid(t_a ts + t_b), h' = ff1 (1 - s) + s ff2 (no_gate: ff1 + s ff2).
+ * Mode and activation ids come from variants.py (a test checks the enums).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "stable_math.h"
+
+enum { DEFAULT = 0, NO_GATE = 1 };
+enum { LECUN_TANH = 0, TANH = 1, RELU = 2 };
+
+typedef void (*sgemm_t)(const char *transa, const char *transb, const int *m, const int *n, const int *k,
+                        const float *alpha, const float *a, const int *lda, const float *b, const int *ldb,
+                        const float *beta, float *c, const int *ldc);
+
+static const float LECUN_A = 1.7159f, LECUN_B = 0.666f;
+
+/* c (rows, cols) = beta c + a (rows, inner) op(w), all row-major; op(w) = w^T with w (cols, inner)
+ * when transpose_w, else w (inner, cols). */
+static void gemm(sgemm_t sgemm, int rows, int cols, int inner, const float *a, const float *w, int transpose_w,
+                 float beta, float *c)
+{
+    const float one = 1.0f;
+    /* Column-major: c^T (cols, rows) = op(w)^T (cols, inner) a^T (inner, rows). */
+    if (transpose_w)
+        sgemm("T", "N", &cols, &rows, &inner, &one, w, &inner, a, &inner, &beta, c, &cols);
+    else
+        sgemm("N", "N", &cols, &rows, &inner, &one, w, &cols, a, &inner, &beta, c, &cols);
+}
+
+static void activate(float *a, const float *z, int64_t n, int act)
+{
+    if (act == LECUN_TANH)
+        for (int64_t k = 0; k < n; k++) a[k] = LECUN_A * stable_tanh(LECUN_B * z[k]);
+    else if (act == TANH)
+        for (int64_t k = 0; k < n; k++) a[k] = stable_tanh(z[k]);
+    else
+        for (int64_t k = 0; k < n; k++) a[k] = z[k] > 0.0f ? z[k] : 0.0f;
+}
+
+/* dz = da * act'(z), written from a = act(z): every activation here has its derivative in a. */
+static void activate_backward(float *dz, const float *da, const float *a, int64_t n, int act)
+{
+    if (act == LECUN_TANH)
+        for (int64_t k = 0; k < n; k++) {
+            float t = a[k] * (1.0f / LECUN_A);
+            dz[k] = da[k] * (LECUN_A * LECUN_B) * (1.0f - t * t);
+        }
+    else if (act == TANH)
+        for (int64_t k = 0; k < n; k++) dz[k] = da[k] * (1.0f - a[k] * a[k]);
+    else
+        for (int64_t k = 0; k < n; k++) dz[k] = a[k] > 0.0f ? da[k] : 0.0f;
+}
+
+/* One row of the gates: ff1, ff2, s and the new state h from the heads u (biases c added here). */
+static void gates_forward(int n, float keep1, float dt, const float *restrict u1, const float *restrict u2,
+                          const float *restrict ua, const float *restrict ub, const float *restrict c1,
+                          const float *restrict c2, const float *restrict ca, const float *restrict cb,
+                          float *restrict g1, float *restrict g2, float *restrict gs, float *restrict h)
+{
+    for (int j = 0; j < n; j++) {
+        float ff1 = stable_tanh(u1[j] + c1[j]), ff2 = stable_tanh(u2[j] + c2[j]);
+        float s = stable_sigmoid((ua[j] + ca[j]) * dt + ub[j] + cb[j]);
+        g1[j] = ff1;
+        g2[j] = ff2;
+        gs[j] = s;
+        h[j] = ff1 * (keep1 + (1.0f - keep1) * (1.0f - s)) + s * ff2;
+    }
+}
+
+/* One row of the heads' gradients d1..db from the state's gradient (dh_out + carry) and the gates,
+ * added to the head biases' gradients e1..eb. */
+static void gates_backward(int n, float keep1, float dt, const float *restrict dh_out, const float *restrict g1,
+                           const float *restrict g2, const float *restrict gs, const float *restrict carry,
+                           float *restrict d1, float *restrict d2, float *restrict da, float *restrict db,
+                           float *restrict e1, float *restrict e2, float *restrict ea, float *restrict eb)
+{
+    for (int j = 0; j < n; j++) {
+        float dh = dh_out[j] + carry[j], ff1 = g1[j], ff2 = g2[j], s = gs[j];
+        float ds = s * (1.0f - s) * dh * (ff2 - (1.0f - keep1) * ff1);
+        d1[j] = dh * (keep1 + (1.0f - keep1) * (1.0f - s)) * (1.0f - ff1 * ff1);
+        d2[j] = dh * s * (1.0f - ff2 * ff2);
+        da[j] = ds * dt;
+        db[j] = ds;
+        e1[j] += d1[j];
+        e2[j] += d2[j];
+        ea[j] += da[j];
+        eb[j] += ds;
+    }
+}
+
+/* x_proj (T,B,K); ts (T,B); h0 (B,H); rec (K,H); head (4H,K); head_bias (4H).
+ * Writes acts (T,B,K), gates (T,B,3H) = [ff1 | ff2 | s] per row, hs (T,B,H); u (B,4H) is scratch. */
+void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int mode, int act, void *sgemm_ptr,
+                       const float *x_proj, const float *ts, const float *h0, const float *rec,
+                       const float *head, const float *head_bias, float *acts, float *gates, float *hs,
+                       float *u)
+{
+    sgemm_t sgemm = (sgemm_t)sgemm_ptr;
+    int b_ = (int)B, h_ = (int)H, k_ = (int)K, g_ = (int)(4 * H);
+    for (int64_t t = 0; t < T; t++) {
+        const float *h_prev = t == 0 ? h0 : hs + (t - 1) * B * H;
+        float *a = acts + t * B * K;
+        /* z is built in a, then activated in place. */
+        memcpy(a, x_proj + t * B * K, (size_t)(B * K) * sizeof(float));
+        gemm(sgemm, b_, k_, h_, h_prev, rec, 1, 1.0f, a);
+        activate(a, a, B * K, act);
+        gemm(sgemm, b_, g_, k_, a, head, 1, 0.0f, u);
+        const float *restrict c1 = head_bias, *restrict c2 = head_bias + H;
+        const float *restrict ca = head_bias + 2 * H, *restrict cb = head_bias + 3 * H;
+        const float keep1 = mode == NO_GATE ? 1.0f : 0.0f;  /* ff1's weight is keep1 + (1 - keep1)(1 - s) */
+        for (int64_t b = 0; b < B; b++) {
+            const float *restrict u1 = u + b * 4 * H, *restrict u2 = u1 + H, *restrict ua = u1 + 2 * H,
+                        *restrict ub = u1 + 3 * H;
+            float *restrict g1 = gates + (t * B + b) * 3 * H, *restrict g2 = g1 + H, *restrict gs = g1 + 2 * H;
+            float *restrict hb = hs + (t * B + b) * H;
+            const float dt = ts[t * B + b];
+            gates_forward(H, keep1, dt, u1, u2, ua, ub, c1, c2, ca, cb, g1, g2, gs, hb);
+        }
+    }
+}
+
+/* dhs (T,B,H): the loss's gradient on each output state; the rest as in the forward.
+ * Writes du (T,B,4H) and dz (T,B,K) (the gradients of the heads and of the backbone's
+ * pre-activation, for the weight gradients the caller computes over all steps at once), d_head_bias
+ * (4H) and carry (B,H): on return the gradient of h0. da (B,K) is scratch. */
+void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int mode, int act, void *sgemm_ptr,
+                        const float *dhs, const float *ts, const float *rec, const float *head,
+                        const float *acts, const float *gates, float *du, float *dz, float *d_head_bias,
+                        float *carry, float *da)
+{
+    sgemm_t sgemm = (sgemm_t)sgemm_ptr;
+    int b_ = (int)B, h_ = (int)H, k_ = (int)K, g_ = (int)(4 * H);
+    memset(carry, 0, (size_t)(B * H) * sizeof(float));
+    memset(d_head_bias, 0, (size_t)(4 * H) * sizeof(float));
+    for (int64_t t = T - 1; t >= 0; t--) {
+        const float keep1 = mode == NO_GATE ? 1.0f : 0.0f;
+        for (int64_t b = 0; b < B; b++) {
+            const float *restrict g1 = gates + (t * B + b) * 3 * H, *restrict g2 = g1 + H, *restrict gs = g1 + 2 * H;
+            const float *restrict dh_out = dhs + (t * B + b) * H;
+            float *restrict d1 = du + (t * B + b) * 4 * H, *restrict d2 = d1 + H, *restrict da_ = d1 + 2 * H,
+                  *restrict db = d1 + 3 * H;
+            float *restrict cb = carry + b * H;
+            const float dt = ts[t * B + b];
+            gates_backward(H, keep1, dt, dh_out, g1, g2, gs, cb, d1, d2, da_, db, d_head_bias, d_head_bias + H,
+                           d_head_bias + 2 * H, d_head_bias + 3 * H);
+        }
+        float *du_t = du + t * B * 4 * H;
+        gemm(sgemm, b_, k_, g_, du_t, head, 0, 0.0f, da);
+        float *dz_t = dz + t * B * K;
+        activate_backward(dz_t, da, acts + t * B * K, B * K, act);
+        gemm(sgemm, b_, h_, k_, dz_t, rec, 0, 0.0f, carry);
+    }
+}

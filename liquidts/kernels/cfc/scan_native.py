@@ -1,0 +1,105 @@
+"""CfC training on the C kernel of ``scan.c``: the same function and gradients as ``scan.py``.
+
+Taken for float32 CPU training of one unwired cell with a one-layer backbone (the CfC layer's
+default) in the modes and activations of ``variants.TRAIN_MODES`` / ``TRAIN_ACTIVATIONS``;
+``liquidts.kernels.dispatch`` sends everything else to ``scan.py``.
+
+The kernel does the step loop, forward and backward; the products over all steps at once (the
+weight gradients) stay here in PyTorch. Its matrix products call PyTorch's own BLAS through the
+``sgemm_`` symbol that ``libtorch_cpu`` exports: where this PyTorch build has none the kernel is
+unavailable and :func:`unavailable_reason` says so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import torch
+
+from liquidts.kernels import native
+from liquidts.kernels.cfc.variants import ACTIVATION_IDS, MODE_IDS
+
+_SOURCE = Path(__file__).with_name("scan.c")
+_i64, _i32, _ptr = native.int64, native.int32, native.pointer
+_SIGNATURES = {
+    "cfc_train_forward": (None, [_i64] * 4 + [_i32, _i32] + [_ptr] * 11),
+    "cfc_train_backward": (None, [_i64] * 4 + [_i32, _i32] + [_ptr] * 12),
+}
+
+_blas: list = []
+
+
+def _sgemm_address() -> int | None:
+    """The address of PyTorch's BLAS ``sgemm_`` (None where this build exports none)."""
+    if not _blas:
+        try:
+            library = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+            _blas.append(ctypes.cast(library.sgemm_, ctypes.c_void_p).value)
+        except (OSError, AttributeError):
+            _blas.append(None)
+    return _blas[0]
+
+
+def library():
+    return native.load(_SOURCE, _SIGNATURES)
+
+
+def unavailable_reason() -> str | None:
+    """Why the C training kernel cannot run here (no compiler, opted out, no BLAS symbol), or None."""
+    if _sgemm_address() is None:
+        return "this PyTorch build's libtorch_cpu exports no sgemm_ for the C training kernel"
+    return native.unavailable_reason(_SOURCE, _SIGNATURES)
+
+
+class _CfCScanC(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, mode, activation, x_proj, ts, h0, rec_weight, head_weight, head_bias):
+        steps, batch, width = x_proj.shape
+        hidden = h0.shape[-1]
+        x_proj, ts = x_proj.contiguous(), ts.reshape(steps, batch).contiguous()
+        h0, rec, head, head_bias = (t.contiguous() for t in (h0, rec_weight, head_weight, head_bias))
+        acts = x_proj.new_empty(steps, batch, width)
+        gates = x_proj.new_empty(steps, batch, 3 * hidden)
+        hs = x_proj.new_empty(steps, batch, hidden)
+        scratch = x_proj.new_empty(batch, 4 * hidden)
+        a = native.address
+        library().cfc_train_forward(
+            batch, steps, hidden, width, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
+            a(x_proj, "x_proj"), a(ts, "timespans"), a(h0, "h0"), a(rec, "rec_weight"), a(head, "head_weight"),
+            a(head_bias, "head_bias"), a(acts, "acts"), a(gates, "gates"), a(hs, "states"), a(scratch, "scratch"))
+        ctx.meta = (mode, activation)
+        ctx.save_for_backward(ts, h0, rec, head, acts, gates, hs)
+        return hs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dhs):
+        mode, activation = ctx.meta
+        ts, h0, rec, head, acts, gates, hs = ctx.saved_tensors
+        steps, batch, width = acts.shape
+        hidden = h0.shape[-1]
+        dhs = dhs.contiguous()
+        du = acts.new_empty(steps, batch, 4 * hidden)
+        dz = torch.empty_like(acts)
+        dh0, d_head_bias = h0.new_empty(batch, hidden), h0.new_empty(4 * hidden)
+        scratch = acts.new_empty(batch, width)
+        a = native.address
+        library().cfc_train_backward(
+            batch, steps, hidden, width, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
+            a(dhs, "state gradients"), a(ts, "timespans"), a(rec, "rec_weight"), a(head, "head_weight"),
+            a(acts, "acts"), a(gates, "gates"), a(du, "du"), a(dz, "dz"), a(d_head_bias, "d_head_bias"),
+            a(dh0, "dh0"), a(scratch, "scratch"))
+        # The weight gradients: one product over all T*B rows each.
+        # The state before step t is h0 for t = 0 and hs[t - 1] after: two products, no copy.
+        d_rec = torch.addmm(dz[0].t() @ h0, dz[1:].reshape(-1, width).t(), hs[:-1].reshape(-1, hidden))
+        d_head = du.reshape(-1, 4 * hidden).t() @ acts.reshape(-1, width)
+        return None, None, dz, None, dh0, d_rec, d_head, d_head_bias
+
+
+def cfc_scan_native(x_proj: torch.Tensor, h0: list, ts: torch.Tensor, cells: list, mode: str,
+                    activation: str) -> list:
+    """Same contract as :func:`~liquidts.kernels.cfc.scan.cfc_scan` for the one cell the kernel
+    takes (see the module docstring); returns its states as a one-element list."""
+    (w,) = cells
+    return [_CfCScanC.apply(mode, activation, x_proj, ts, h0[0], w.rec_weight, w.head_weight, w.head_bias)]
