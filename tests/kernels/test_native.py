@@ -202,7 +202,12 @@ def test_cfc_c_kernel_used_only_for_small_work(monkeypatch):
 @pytest.mark.parametrize("mode", TRAIN_MODES)
 @pytest.mark.parametrize("activation", TRAIN_ACTIVATIONS)
 @pytest.mark.parametrize("timespans", [False, True], ids=["no_ts", "ts"])
-def test_cfc_training_kernel_matches_autograd_through_the_reference(mode, activation, timespans):
+@pytest.mark.parametrize("chunk_rows", [1024, 10, 1], ids=["one_chunk", "chunks_of_2_steps", "chunks_of_1_step"])
+def test_cfc_training_kernel_matches_autograd_through_the_reference(monkeypatch, mode, activation, timespans,
+                                                                    chunk_rows):
+    """7 steps of batch 5: one chunk of head gradients, chunks of 2 steps (the last one short) or of
+    1 step summed into the weight gradients."""
+    monkeypatch.setattr(cfc_scan_native, "CHUNK_ROWS", chunk_rows)
     torch.manual_seed(0)
     layer = CfC(3, 6, mode=mode, activation=activation, backbone_units=10)
     batch, steps = 5, 7

@@ -4,8 +4,9 @@
  * scan.py issues about fifteen PyTorch operations per step and keeps large gate-factor arrays for
  * its backward; each operation costs microseconds of dispatch on arrays of a few thousand floats,
  * which is most of a training step beside its matrix products. Here each step is its matrix
- * products plus one pass over the step's values, and the backward recomputes the gate factors
- * from the stored gates instead of reading them from memory.
+ * products plus one pass over the step's values; the backward recomputes the gate factors from
+ * the stored gates instead of reading them from memory, and sums the weight gradients a chunk of
+ * steps at a time while the heads' gradients are still in cache.
  *
  * The matrix products are PyTorch's own BLAS (the Fortran sgemm_ that libtorch exports), handed in
  * as a function pointer by scan_native.py, so they run exactly as fast as the products PyTorch
@@ -136,35 +137,63 @@ void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int mode, int
     }
 }
 
-/* dhs (T,B,H): the loss's gradient on each output state; the rest as in the forward.
- * Writes du (T,B,4H) and dz (T,B,K) (the gradients of the heads and of the backbone's
- * pre-activation, for the weight gradients the caller computes over all steps at once), d_head_bias
- * (4H) and carry (B,H): on return the gradient of h0. da (B,K) is scratch. */
-void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int mode, int act, void *sgemm_ptr,
-                        const float *dhs, const float *ts, const float *rec, const float *head,
-                        const float *acts, const float *gates, float *du, float *dz, float *d_head_bias,
-                        float *carry, float *da)
+/* c (m, n) += a^T b for row-major a (rows, m), b (rows, n), c (m, n): a weight gradient summed
+ * over rows (steps x samples). */
+static void gemm_accumulate_tn(sgemm_t sgemm, int m, int n, int rows, const float *a, const float *b, float *c)
+{
+    const float one = 1.0f;
+    /* Column-major: c^T (n, m) += b^T (n, rows) a (rows, m). */
+    sgemm("N", "T", &n, &m, &rows, &one, b, &n, a, &m, &one, c, &n);
+}
+
+/* dhs (T,B,H): the loss's gradient on each output state; h0, hs (T,B,H), acts and gates from the
+ * forward; the rest as in the forward. Writes dz (T,B,K) (the gradient of the backbone's
+ * pre-activation, hence of x_proj), the weight gradients d_rec (K,H), d_head (4H,K), d_head_bias
+ * (4H), and carry (B,H): on return the gradient of h0. The heads' gradients of `chunk` steps at a
+ * time live in du (chunk,B,4H) and are summed into d_head (and dz into d_rec) while they are
+ * still in cache, instead of being written out for all T steps and read back. da (B,K) is scratch. */
+void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t chunk, int mode, int act,
+                        void *sgemm_ptr, const float *dhs, const float *ts, const float *h0, const float *hs,
+                        const float *rec, const float *head, const float *acts, const float *gates, float *du,
+                        float *dz, float *d_rec, float *d_head, float *d_head_bias, float *carry, float *da)
 {
     sgemm_t sgemm = (sgemm_t)sgemm_ptr;
     int b_ = (int)B, h_ = (int)H, k_ = (int)K, g_ = (int)(4 * H);
+    const float keep1 = mode == NO_GATE ? 1.0f : 0.0f;
     memset(carry, 0, (size_t)(B * H) * sizeof(float));
     memset(d_head_bias, 0, (size_t)(4 * H) * sizeof(float));
+    memset(d_rec, 0, (size_t)(K * H) * sizeof(float));
+    memset(d_head, 0, (size_t)(4 * H * K) * sizeof(float));
     for (int64_t t = T - 1; t >= 0; t--) {
-        const float keep1 = mode == NO_GATE ? 1.0f : 0.0f;
+        const int64_t first = t - t % chunk; /* the first step of t's chunk */
+        float *du_t = du + (t - first) * B * 4 * H;
         for (int64_t b = 0; b < B; b++) {
             const float *restrict g1 = gates + (t * B + b) * 3 * H, *restrict g2 = g1 + H, *restrict gs = g1 + 2 * H;
             const float *restrict dh_out = dhs + (t * B + b) * H;
-            float *restrict d1 = du + (t * B + b) * 4 * H, *restrict d2 = d1 + H, *restrict da_ = d1 + 2 * H,
+            float *restrict d1 = du_t + b * 4 * H, *restrict d2 = d1 + H, *restrict da_ = d1 + 2 * H,
                   *restrict db = d1 + 3 * H;
             float *restrict cb = carry + b * H;
             const float dt = ts[t * B + b];
             gates_backward(H, keep1, dt, dh_out, g1, g2, gs, cb, d1, d2, da_, db, d_head_bias, d_head_bias + H,
                            d_head_bias + 2 * H, d_head_bias + 3 * H);
         }
-        float *du_t = du + t * B * 4 * H;
         gemm(sgemm, b_, k_, g_, du_t, head, 0, 0.0f, da);
         float *dz_t = dz + t * B * K;
         activate_backward(dz_t, da, acts + t * B * K, B * K, act);
         gemm(sgemm, b_, h_, k_, dz_t, rec, 0, 0.0f, carry);
+        if (t == first) {
+            const int64_t last = first + chunk - 1 < T - 1 ? first + chunk - 1 : T - 1;
+            const int rows = (int)((last - first + 1) * B);
+            gemm_accumulate_tn(sgemm, g_, k_, rows, du, acts + first * B * K, d_head);
+            /* The state before step t is h0 at t = 0, hs[t - 1] after. */
+            int64_t from = first;
+            if (first == 0) {
+                gemm_accumulate_tn(sgemm, k_, h_, b_, dz, h0, d_rec);
+                from = 1;
+            }
+            if (from <= last)
+                gemm_accumulate_tn(sgemm, k_, h_, (int)((last - from + 1) * B), dz + from * B * K,
+                                   hs + (from - 1) * B * H, d_rec);
+        }
     }
 }

@@ -4,10 +4,10 @@ Taken for float32 CPU training of one unwired cell with a one-layer backbone (th
 default) in the modes and activations of ``variants.TRAIN_MODES`` / ``TRAIN_ACTIVATIONS``;
 ``liquidts.kernels.dispatch`` sends everything else to ``scan.py``.
 
-The kernel does the step loop, forward and backward; the products over all steps at once (the
-weight gradients) stay here in PyTorch. Its matrix products call PyTorch's own BLAS through the
-``sgemm_`` symbol that ``libtorch_cpu`` exports: where this PyTorch build has none the kernel is
-unavailable and :func:`unavailable_reason` says so.
+The kernel does the step loop, forward and backward, and sums the weight gradients of
+:data:`CHUNK_ROWS` rows at a time while they are in cache. Its matrix products call PyTorch's own
+BLAS through the ``sgemm_`` symbol that ``libtorch_cpu`` exports: where this PyTorch build has
+none the kernel is unavailable and :func:`unavailable_reason` says so.
 """
 
 from __future__ import annotations
@@ -24,8 +24,12 @@ _SOURCE = Path(__file__).with_name("scan.c")
 _i64, _i32, _ptr = native.int64, native.int32, native.pointer
 _SIGNATURES = {
     "cfc_train_forward": (None, [_i64] * 4 + [_i32, _i32] + [_ptr] * 11),
-    "cfc_train_backward": (None, [_i64] * 4 + [_i32, _i32] + [_ptr] * 12),
+    "cfc_train_backward": (None, [_i64] * 5 + [_i32, _i32] + [_ptr] * 16),
 }
+
+#: Rows (steps x samples) of head gradients the backward keeps before summing them into the weight
+#: gradients: about 1 MB for 64 units, so they are summed from the cache.
+CHUNK_ROWS = 1024
 
 _blas: list = []
 
@@ -80,20 +84,20 @@ class _CfCScanC(torch.autograd.Function):
         steps, batch, width = acts.shape
         hidden = h0.shape[-1]
         dhs = dhs.contiguous()
-        du = acts.new_empty(steps, batch, 4 * hidden)
+        # The heads' gradients are kept for about CHUNK_ROWS rows (steps x samples) at a time.
+        chunk = max(1, min(steps, CHUNK_ROWS // batch))
+        du = acts.new_empty(chunk, batch, 4 * hidden)
         dz = torch.empty_like(acts)
         dh0, d_head_bias = h0.new_empty(batch, hidden), h0.new_empty(4 * hidden)
+        d_rec, d_head = rec.new_empty(rec.shape), head.new_empty(head.shape)
         scratch = acts.new_empty(batch, width)
         a = native.address
         library().cfc_train_backward(
-            batch, steps, hidden, width, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
-            a(dhs, "state gradients"), a(ts, "timespans"), a(rec, "rec_weight"), a(head, "head_weight"),
-            a(acts, "acts"), a(gates, "gates"), a(du, "du"), a(dz, "dz"), a(d_head_bias, "d_head_bias"),
-            a(dh0, "dh0"), a(scratch, "scratch"))
-        # The weight gradients: one product over all T*B rows each.
-        # The state before step t is h0 for t = 0 and hs[t - 1] after: two products, no copy.
-        d_rec = torch.addmm(dz[0].t() @ h0, dz[1:].reshape(-1, width).t(), hs[:-1].reshape(-1, hidden))
-        d_head = du.reshape(-1, 4 * hidden).t() @ acts.reshape(-1, width)
+            batch, steps, hidden, width, chunk, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
+            a(dhs, "state gradients"), a(ts, "timespans"), a(h0, "h0"), a(hs, "states"), a(rec, "rec_weight"),
+            a(head, "head_weight"), a(acts, "acts"), a(gates, "gates"), a(du, "du"), a(dz, "dz"),
+            a(d_rec, "d_rec"), a(d_head, "d_head"), a(d_head_bias, "d_head_bias"), a(dh0, "dh0"),
+            a(scratch, "scratch"))
         return None, None, dz, None, dh0, d_rec, d_head, d_head_bias
 
 
