@@ -7,10 +7,11 @@ Suites: ``ett`` (ETTh1, ETTh2, ETTm1, ETTm2 x horizons 96-720, lookback 96), ``w
 respiration at 100 Hz; PPG with its irregular clock and resampled; a 15,000-sample PPG).
 ``--quick`` runs each on a slice small enough for CI (files named ``<suite>-quick``). Small
 networks run fastest on one CPU thread; the forecaster uses one by default (``--threads`` sets
-torch's for everything else). Two suites have runners of their own (``python -m benchmarks
-speed --help``, ``... classify --help``): ``speed`` (training, inference and streaming cost
-against context length, every core and baseline) and ``classify`` (PhysioNet 2012 mortality
-and JapaneseVowels with LiquidClassifier).
+torch's for everything else). Three suites have runners of their own (``python -m benchmarks
+speed --help``, ``... classify --help``, ``... search --help``): ``speed`` (training, inference
+and streaming cost against context length, every core and baseline), ``classify`` (PhysioNet
+2012 mortality and JapaneseVowels with LiquidClassifier) and ``search`` (architecture search
+against the hand-designed cores on an ett or weather task).
 """
 
 from __future__ import annotations
@@ -50,9 +51,13 @@ def main(argv=None) -> int:
         from benchmarks import classify
 
         return classify.main(argv[1:])
+    if argv[:1] == ["search"]:
+        from benchmarks import search
+
+        return search.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", choices=sorted([*SUITES, "speed", "classify"]))
+    parser.add_argument("suite", choices=sorted([*SUITES, "speed", "classify", "search"]))
     parser.add_argument("--quick", action="store_true", help="a small slice of every task (CI)")
     parser.add_argument("--models", nargs="+", default=list(models.DEFAULT_MODELS))
     parser.add_argument("--tasks", nargs="+", default=None,

@@ -1,0 +1,214 @@
+"""Architecture search against the hand-designed cores, on a forecasting task of the ett or weather suite.
+
+    python -m benchmarks search [--task ETTh1-96] [--population 8] [--generations 4] [--workers 2]
+                                [--set max_epochs=8 windows_per_epoch=8192] [--quick]
+
+Every candidate is scored by the same evaluation, ``liquidts.search.evaluate_genome``: a
+LiquidForecaster whose core is the genome's, fitted on the task's fitting rows (training and
+validation split of the standard protocol) with the protocol's validation windows for early
+stopping; its best validation MSE, the core's parameters and the state it carries after the
+segments it reads. The hand-designed cores are written as genomes and scored the same way: the
+default CfC (``cfc:64:d1``), an LSTM, a Transformer and a Mamba/CfC hybrid. The search is
+``ArchitectureSearch`` (NSGA-II on validation MSE, parameters and state bytes) with a fixed seed.
+
+The bar it reports (STAR's margins): a searched genome within 1% of the best hand-designed
+validation MSE with at least 30% less state and at least 13% fewer parameters. The test split is
+never read. Writes ``search-<task>.md``, ``.json`` and ``.png``; ``--checkpoint`` lets a killed
+search resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RESULTS = Path(__file__).with_name("results")
+
+#: Hand-designed cores at the forecaster's width ``w``, as genomes.
+HAND_DESIGNED = {
+    "CfC (default core)": "cfc:{w}:d1",
+    "LSTM": "lstm:{w}",
+    "Transformer": "transformer:{w}",
+    "Mamba/CfC hybrid": "mamba:{w}+ln+res|cfc:{w}:d1+ln+res",
+}
+#: STAR's margins: quality within 1%, state at least 30% and parameters at least 13% smaller.
+QUALITY_MARGIN, STATE_CUT, PARAMS_CUT = 0.01, 0.30, 0.13
+
+
+def task_data(name: str, data_home, quick: bool):
+    """(fitting rows, forecaster parameters) of the ett/weather task ``name`` (e.g. ETTh1-96)."""
+    from benchmarks.tasks import SUITES
+
+    suite = "weather" if name.startswith("weather") else "ett"
+    tasks = [t for t in SUITES[suite](data_home, quick) if t.name == name]
+    if not tasks:
+        raise SystemExit(f"no task {name!r} in suite {suite!r}")
+    task = tasks[0]
+    params = dict(horizon=task.horizon, lookback=task.lookback, target=task.targets,
+                  validation_fraction=task.validation_fraction)
+    return task.frame.iloc[: task.fit_end], params
+
+
+def hand_designed(df, params, units, random_state, workers) -> pd.DataFrame:
+    """The hand-designed genomes' evaluations (the search's own evaluation and seed rule)."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    from liquidts.search import Genome, evaluate_genome, evaluation_seed
+
+    texts = [t.format(w=units) for t in HAND_DESIGNED.values()]
+    jobs = [(text, df, params, evaluation_seed(Genome.from_string(text), random_state), units) for text in texts]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        rows = list(pool.map(evaluate_genome, *zip(*jobs)))
+    out = pd.DataFrame(rows)
+    out.insert(0, "model", list(HAND_DESIGNED))
+    return out
+
+
+def without_core(df, params, units, random_state) -> float:
+    """The same forecaster's best validation MSE with no core (its linear path alone): how much
+    of the validation MSE any core can move."""
+    import warnings
+
+    import torch
+
+    from liquidts.forecast import LiquidForecaster
+
+    torch.set_num_threads(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = LiquidForecaster(model="linear", units=units, random_state=random_state, n_threads=1, **params).fit(df)
+    return float(est.best_validation_score_)
+
+
+def star_check(hand: pd.DataFrame, history: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """The best hand-designed model and the searched genomes that meet STAR's margins against it."""
+    best = hand.sort_values("val_loss").iloc[0]
+    ok = history[history["error"].isna()]
+    wins = ok[(ok["val_loss"] <= best["val_loss"] * (1 + QUALITY_MARGIN))
+              & (ok["state_bytes"] <= best["state_bytes"] * (1 - STATE_CUT))
+              & (ok["params"] <= best["params"] * (1 - PARAMS_CUT))]
+    return best, wins.sort_values("val_loss")
+
+
+def _table(frame: pd.DataFrame, cols: list) -> list:
+    lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    for _, r in frame.iterrows():
+        cells = []
+        for c in cols:
+            v = r[c]
+            cells.append(f"`{v}`" if c == "genome" else f"{v:.4f}" if c == "val_loss" else
+                         f"{int(v):,}" if c in ("params", "state_bytes") else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(meta: dict, hand: pd.DataFrame, search, best: pd.Series, wins: pd.DataFrame) -> str:
+    history = search.history_
+    lines = [f"# Architecture search on {meta['task']}", "",
+             f"Command: `{meta['command']}`  ",
+             f"Commit: `{meta['commit']}`; machine: {meta['machine']}; date: {meta['date']}; "
+             f"{meta['evaluations']} evaluations in {meta['search_s'] / 60:.1f} min with {meta['workers']} "
+             f"worker(s) (one torch thread each); hand-designed cores {meta['hand_s'] / 60:.1f} min.", "",
+             "Every row is the same evaluation: the forecaster with that core fitted on the task's fitting "
+             "rows with forecaster parameters " + ", ".join(f"`{k}={v:.3g}`" if isinstance(v, float) else f"`{k}={v}`"
+                                                          for k, v in meta["params"].items() if k != "target")
+             + f", width {meta['units']}; `val_loss` is its best validation MSE (normalised units), `params` "
+             "the core's parameters, `state_bytes` what the core carries per sequence after the segments it "
+             "reads. The test split is never read.", "",
+             "## Hand-designed cores", ""]
+    lines += _table(hand, ["model", "genome", "val_loss", "params", "state_bytes"])
+    lines += ["", f"The same forecaster without a core (its linear path alone): validation MSE "
+                  f"{meta['without_core']:.4f}, the reference any core improves on.", ""]
+    lines += ["", f"## The search's Pareto front ({len(search.pareto_)} of {len(history)} evaluated genomes)", ""]
+    lines += _table(search.pareto_, ["genome", "val_loss", "params", "state_bytes", "generation"])
+    state_max = best["state_bytes"] * (1 - STATE_CUT)
+    params_max = best["params"] * (1 - PARAMS_CUT)
+    lines += ["", "## STAR's margins", "",
+              f"Best hand-designed core: {best['model']} (`{best['genome']}`), validation MSE "
+              f"{best['val_loss']:.4f}, {int(best['params']):,} parameters, {int(best['state_bytes']):,} state bytes. "
+              f"A searched genome meets the bar with validation MSE <= {best['val_loss'] * (1 + QUALITY_MARGIN):.4f}, "
+              f"state <= {state_max:,.0f} bytes and parameters <= {params_max:,.0f}.", ""]
+    if len(wins):
+        lines += [f"**Met** by {len(wins)} evaluated genome(s):", ""]
+        lines += _table(wins.head(10), ["genome", "val_loss", "params", "state_bytes", "generation"])
+    else:
+        closest = history[history["error"].isna()].sort_values("val_loss").head(5)
+        lines += ["**Not met** by any evaluated genome. The five with the lowest validation MSE:", ""]
+        lines += _table(closest, ["genome", "val_loss", "params", "state_bytes", "generation"])
+    lines += ["", f"The search's choice (`tolerance=0.01`: the leanest genome on its front within 1% of the front's "
+                  f"lowest validation MSE): `{search.best_genome_}`.", ""]
+    return "\n".join(lines)
+
+
+def plot(search, hand: pd.DataFrame, path: Path) -> None:
+    ax = search.plot_pareto()
+    ax.scatter(hand["state_bytes"], hand["val_loss"], marker="s", s=40, color="tab:green", zorder=4,
+               label="hand-designed")
+    for _, r in hand.iterrows():
+        ax.annotate(r["model"], (r["state_bytes"], r["val_loss"]), fontsize=7, xytext=(4, 4),
+                    textcoords="offset points")
+    ax.legend(fontsize=7)
+    ax.figure.savefig(path, dpi=120)
+
+
+def main(argv: list) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks search", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="ETTh1-96")
+    parser.add_argument("--population", type=int, default=8)
+    parser.add_argument("--generations", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--units", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="LiquidForecaster parameters of every evaluation, e.g. max_epochs=8")
+    parser.add_argument("--quick", action="store_true",
+                        help="the quick slice of the task, 2 generations x 4 genomes, width 16, 2 epochs (CI)")
+    parser.add_argument("--data-home", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    parser.add_argument("--checkpoint", default=None, help="a JSON file the search resumes from after a kill")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    from benchmarks.__main__ import _commit, _cpus, _value
+    from liquidts.search import ArchitectureSearch
+
+    df, params = task_data(args.task, args.data_home, args.quick)
+    params.update({k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)})
+    population, generations, units = args.population, args.generations, args.units
+    if args.quick:
+        population, generations, units = 4, 2, 16
+        params.setdefault("max_epochs", 2)
+    start = time.perf_counter()
+    hand = hand_designed(df, params, units, args.seed, args.workers)
+    no_core = without_core(df, params, units, args.seed)
+    hand_s = time.perf_counter() - start
+    search = ArchitectureSearch(population=population, generations=generations, n_workers=args.workers,
+                                tolerance=QUALITY_MARGIN, refit=False, random_state=args.seed,
+                                checkpoint=args.checkpoint, verbose=True)
+    start = time.perf_counter()
+    search.fit(df, units=units, **params)
+    search_s = time.perf_counter() - start
+    best, wins = star_check(hand, search.history_)
+    meta = dict(command="python -m benchmarks search " + " ".join(argv), commit=_commit(), task=args.task,
+                machine=f"{platform.machine()}, {_cpus()} CPUs", date=datetime.date.today().isoformat(),
+                workers=args.workers, units=units, population=population, generations=generations,
+                seed=args.seed, params={k: v for k, v in params.items()}, evaluations=len(search.history_),
+                hand_s=round(hand_s, 1), search_s=round(search_s, 1), without_core=no_core, bar_met=bool(len(wins)))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"search-{args.task}{'-quick' if args.quick else ''}"
+    body = dict(meta=meta, hand_designed=hand.to_dict("records"),
+                history=search.history_.replace({np.nan: None}).to_dict("records"),
+                pareto=search.pareto_.to_dict("records"), chosen=str(search.best_genome_))
+    stem.with_suffix(".json").write_text(json.dumps(body, indent=1, default=str))
+    stem.with_suffix(".md").write_text(markdown(meta, hand, search, best, wins))
+    plot(search, hand, stem.with_suffix(".png"))
+    print(f"wrote {stem}.md, .json, .png; STAR's margins {'met' if len(wins) else 'not met'}")
+    return 0
