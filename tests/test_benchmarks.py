@@ -30,3 +30,26 @@ def test_quick_suite_writes_its_results(suite, tmp_path):
     table = (tmp_path / f"{suite}-quick.md").read_text()
     assert "liquid" in table and "What the liquid core adds" in table
     assert (tmp_path / f"{suite}-quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_quick_search_scores_the_hand_designed_cores_and_the_search_alike(tmp_path):
+    """``python -m benchmarks search --quick``: 2 generations x 4 genomes on 2 workers beside the
+    hand-designed cores, one evaluation for all, and the STAR check against the best of them."""
+    pytest.importorskip("pymoo")
+    if not DATA.exists():
+        pytest.skip(f"../shared/data is not beside the checkout ({DATA})")
+    assert main(["search", "--quick", "--out", str(tmp_path), "--data-home", str(DATA)]) == 0
+    body = json.loads((tmp_path / "search-ETTh1-96-quick.json").read_text())
+    hand = {r["model"]: r for r in body["hand_designed"]}
+    assert set(hand) == {"CfC (default core)", "LSTM", "Transformer", "Mamba/CfC hybrid"}
+    assert all(r["error"] is None and r["val_loss"] > 0 for r in hand.values())
+    assert len(body["history"]) >= 4 and body["meta"]["evaluations"] == len(body["history"])
+    best = min(r["val_loss"] for r in hand.values())
+    wins = [r for r in body["history"] if r["error"] is None and r["val_loss"] <= 1.01 * best
+            and r["state_bytes"] <= 0.7 * min(hand.values(), key=lambda r: r["val_loss"])["state_bytes"]
+            and r["params"] <= 0.87 * min(hand.values(), key=lambda r: r["val_loss"])["params"]]
+    assert body["meta"]["bar_met"] == bool(wins)
+    table = (tmp_path / "search-ETTh1-96-quick.md").read_text()
+    assert "STAR's margins" in table and "Hand-designed cores" in table
+    assert (tmp_path / "search-ETTh1-96-quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
