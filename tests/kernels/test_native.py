@@ -252,6 +252,17 @@ def test_cfc_layer_trains_on_the_c_kernel_with_the_same_gradients(monkeypatch):
         _assert_grads_close(a, b)
 
 
+def test_cfc_training_without_a_blas_symbol_says_so_and_trains_on_the_pytorch_scan(monkeypatch):
+    monkeypatch.setattr(cfc_scan_native, "_sgemm_address", lambda: None)
+    assert "exports no sgemm_" in cfc_scan_native.unavailable_reason()
+    calls = []
+    monkeypatch.setattr(cfc_scan_native, "cfc_scan_native", lambda *a: calls.append(1))
+    layer = CfC(4, 8, backbone_units=12)
+    y, _ = layer(torch.randn(2, 5, 4))
+    y.sum().backward()
+    assert calls == [] and layer.cell.head.weight.grad.abs().sum() > 0
+
+
 # --- finite for every finite input and timespan ------------------------------------------------
 
 def _gaps_and_outliers(batch, steps, features, seed=4):

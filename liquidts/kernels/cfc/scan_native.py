@@ -13,6 +13,7 @@ none the kernel is unavailable and :func:`unavailable_reason` says so.
 from __future__ import annotations
 
 import ctypes
+import functools
 from pathlib import Path
 
 import torch
@@ -31,18 +32,15 @@ _SIGNATURES = {
 #: gradients: about 1 MB for 64 units, so they are summed from the cache.
 CHUNK_ROWS = 1024
 
-_blas: list = []
 
-
+@functools.lru_cache(maxsize=None)
 def _sgemm_address() -> int | None:
     """The address of PyTorch's BLAS ``sgemm_`` (None where this build exports none)."""
-    if not _blas:
-        try:
-            library = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
-            _blas.append(ctypes.cast(library.sgemm_, ctypes.c_void_p).value)
-        except (OSError, AttributeError):
-            _blas.append(None)
-    return _blas[0]
+    try:
+        library = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        return ctypes.cast(library.sgemm_, ctypes.c_void_p).value
+    except (OSError, AttributeError):
+        return None
 
 
 def library():
