@@ -22,8 +22,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import multiprocessing
 import platform
 import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +61,6 @@ def task_data(name: str, data_home, quick: bool):
 
 def hand_designed(df, params, units, random_state, workers) -> pd.DataFrame:
     """The hand-designed genomes' evaluations (the search's own evaluation and seed rule)."""
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing
-
     from liquidts.search import Genome, evaluate_genome, evaluation_seed
 
     texts = [t.format(w=units) for t in HAND_DESIGNED.values()]
@@ -75,8 +75,6 @@ def hand_designed(df, params, units, random_state, workers) -> pd.DataFrame:
 def without_core(df, params, units, random_state) -> float:
     """The same forecaster's best validation MSE with no core (its linear path alone): how much
     of the validation MSE any core can move."""
-    import warnings
-
     import torch
 
     from liquidts.forecast import LiquidForecaster
