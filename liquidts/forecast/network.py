@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from liquidts.activations import fast_tanh
 from liquidts.forecast.cores import core_output_size, last_output
 from liquidts.forecast.windows import Batch
 
@@ -228,7 +229,7 @@ class ForecastNetwork(nn.Module):
             fut = F.pad(batch.future, (0, 0, 0, M * S - c.horizon))  # (B, M*S, Kf)
             fut = self.from_future(fut.reshape(B, M, -1))  # (B, M, D)
             query = query + (fut.repeat_interleave(T, dim=0) if per_seq == 1 else fut)
-        out = self.out(self.dropout(torch.tanh(hidden.unsqueeze(1) + query)))  # (N, M, S*per_seq*Q)
+        out = self.out(self.dropout(fast_tanh(hidden.unsqueeze(1) + query)))  # (N, M, S*per_seq*Q)
         out = out.view(N, M * S, per_seq, c.n_outputs)[:, : c.horizon]  # (N, H, per_seq, Q)
         if per_seq == 1:
             out = out.view(B, T, c.horizon, c.n_outputs).transpose(1, 2)
