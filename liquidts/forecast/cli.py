@@ -4,7 +4,8 @@
     liquidts forecast --demo seattle --plot seattle.png
 
 The demo fits on the daily Seattle weather without its last 180 days, backtests 7-day
-forecasts from each of those days against persistence, and plots the last week's forecast.
+forecasts from each of those days against persistence, then forecasts the 7 days after the data;
+it writes and plots that forecast beside the last week's backtest and what happened then.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import os
 import time
 
 from liquidts._cli_util import HelpFormatter, fail, positive_int
+
+#: Units of the demo's columns (vega_datasets' Seattle weather), for the plot's value axis.
+DEMO_UNITS = {"temp_max": "°C", "temp_min": "°C", "precipitation": "mm", "wind": "m/s"}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -120,6 +124,7 @@ def _check_target(df, target, path: str) -> None:
 
 def run(args) -> int:
     import numpy as np
+    import pandas as pd
 
     from liquidts.forecast import LiquidForecaster, available_models
     from liquidts.forecast.base import quantile_column
@@ -138,14 +143,14 @@ def run(args) -> int:
         from matplotlib.figure import Figure
 
         _check_output("--plot", args.plot, set(Figure().canvas.get_supported_filetypes()))
-    actual = backtest_rows = None
+    actual = backtest = backtest_rows = None
     if args.demo == "seattle":
         from liquidts.datasets import load_seattle_weather
 
         horizon = args.horizon or 7
         full = load_seattle_weather().drop(columns="weather")
-        # Fit on all but the last 180 days, backtest over them, then forecast the last
-        # `horizon` days from the history before them so the plot shows what happened.
+        # Fit on all but the last 180 days and backtest over them; the last `horizon` days'
+        # backtest is written beside what happened, then the days after the data are forecast.
         backtest_rows = 180
         df, actual = full.iloc[:-backtest_rows], full.iloc[-horizon:]
         target = args.target or ["temp_max"]
@@ -189,28 +194,40 @@ def run(args) -> int:
               + ", ".join(f"{k} {v:.2f}" for k, v in errors.items())
               + f" ({100 * (1 - errors['liquid'] / errors['persistence']):.0f}% lower)")
         est.update(full.iloc[len(df): len(full) - horizon])
-        df = full.iloc[: len(full) - horizon]
-    forecast = est.predict(quantiles=list(args.interval))
-    if actual is not None:
-        lo, hi = (forecast[quantile_column(t, q)].to_numpy() for q in args.interval)
+        backtest = est.predict(quantiles=list(args.interval))
+        lo, hi = (backtest[quantile_column(t, q)].to_numpy() for q in args.interval)
         inside = np.mean((actual[t].to_numpy() >= lo) & (actual[t].to_numpy() <= hi))
-        err = np.abs(forecast[t].to_numpy() - actual[t].to_numpy()).mean()
-        print(f"last {horizon} days: MAE {err:.2f}, {100 * inside:.0f}% inside the "
-              f"{args.interval[0]:g}-{args.interval[1]:g} interval")
+        err = np.abs(backtest[t].to_numpy() - actual[t].to_numpy()).mean()
+        print(f"last {horizon} days, forecast from the day before them: MAE {err:.2f}, {100 * inside:.0f}% inside "
+              f"the {args.interval[0]:g}-{args.interval[1]:g} interval")
+        est.update(full.iloc[len(full) - horizon:])
+        df = full
+    forecast = est.predict(quantiles=list(args.interval))
+    if backtest is not None:
+        print(f"forecast for the {horizon} days after the data: {forecast.index[0]:%Y-%m-%d} to "
+              f"{forecast.index[-1]:%Y-%m-%d}")
+    table = forecast
+    if backtest is not None:
+        # One table: the last days' backtest with what happened, then the days after the data.
+        actual_columns = {c: f"{c}_actual" for c in est.targets_}
+        table = pd.concat([backtest.join(actual[est.targets_].rename(columns=actual_columns)).assign(kind="backtest"),
+                           forecast.assign(kind="forecast")])
+        table = table[["kind", *forecast.columns, *actual_columns.values()]]
     if args.out:
         try:
-            forecast.to_csv(args.out)
+            table.to_csv(args.out)
         except OSError as exc:
             _fail("--out", f"cannot write {args.out}: {exc}")
         print(f"wrote {args.out}")
     else:
-        print(forecast.to_string())
+        print(table.to_string())
     if args.plot:
         from liquidts.forecast.plot import plot_forecast
 
         for t in est.targets_[:1]:
-            ax = plot_forecast(df, forecast, t, interval=tuple(args.interval), actual=actual,
-                               title=f"{t}: {horizon}-step forecast ({args.model})")
+            ax = plot_forecast(df, forecast, t, interval=tuple(args.interval), actual=actual, backtest=backtest,
+                               title=f"{t}: {horizon}-step forecast ({args.model})",
+                               ylabel=f"{t} ({DEMO_UNITS[t]})" if backtest is not None and t in DEMO_UNITS else t)
             ax.figure.savefig(args.plot, dpi=120)
         print(f"wrote {args.plot}")
     return 0

@@ -22,6 +22,23 @@ def test_forecast_csv_writes_forecast_and_plot(tmp_path, capsys):
     assert "fitted cfc" in capsys.readouterr().out
 
 
+def test_demo_forecasts_the_days_after_the_data_beside_its_backtest(tmp_path, capsys):
+    pytest.importorskip("vega_datasets")
+    out, png = tmp_path / "demo.csv", tmp_path / "demo.png"
+    assert main(["forecast", "--demo", "seattle", "--max-epochs", "2", "--quiet", "--out", str(out),
+                 "--plot", str(png)]) == 0
+    got = pd.read_csv(out, index_col=0, parse_dates=True)
+    assert list(got.columns) == ["kind", "temp_max", "temp_max_q0.1", "temp_max_q0.9", "temp_max_actual"]
+    backtest, forecast = got[got["kind"] == "backtest"], got[got["kind"] == "forecast"]
+    # The data end on 2015-12-31: the last week's backtest with what happened, then the next week.
+    assert list(backtest.index) == list(pd.date_range("2015-12-25", "2015-12-31"))
+    assert backtest["temp_max_actual"].notna().all() and forecast["temp_max_actual"].isna().all()
+    assert list(forecast.index) == list(pd.date_range("2016-01-01", "2016-01-07"))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = capsys.readouterr().out
+    assert "forecast for the 7 days after the data: 2016-01-01 to 2016-01-07" in text and "persistence" in text
+
+
 def test_forecast_long_csv(tmp_path):
     data = tmp_path / "long.csv"
     long_frame().to_csv(data, index=False)
