@@ -202,12 +202,10 @@ def run(args) -> int:
               f"the {args.interval[0]:g}-{args.interval[1]:g} interval")
         est.update(full.iloc[len(full) - horizon:])
         df = full
-    forecast = est.predict(quantiles=list(args.interval))
+    forecast = table = est.predict(quantiles=list(args.interval))
     if backtest is not None:
         print(f"forecast for the {horizon} days after the data: {forecast.index[0]:%Y-%m-%d} to "
               f"{forecast.index[-1]:%Y-%m-%d}")
-    table = forecast
-    if backtest is not None:
         # One table: the last days' backtest with what happened, then the days after the data.
         actual_columns = {c: f"{c}_actual" for c in est.targets_}
         table = pd.concat([backtest.join(actual[est.targets_].rename(columns=actual_columns)).assign(kind="backtest"),
