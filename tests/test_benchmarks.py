@@ -53,3 +53,16 @@ def test_quick_search_scores_the_hand_designed_cores_and_the_search_alike(tmp_pa
     table = (tmp_path / "search-ETTh1-96-quick.md").read_text()
     assert "STAR's margins" in table and "Hand-designed cores" in table
     assert (tmp_path / "search-ETTh1-96-quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_seattle_ceiling_scores_every_learner_on_the_test_origins(capsys):
+    from benchmarks import seattle_ceiling
+
+    assert seattle_ceiling.main(["--lookbacks", "1"]) == 0
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines()[2:]]
+    mae = {(r[1].strip(), r[2].strip()): float(r[4]) for r in rows}
+    assert len(mae) == 7  # 4 learners on temp_max, 3 on all observations (no Huber there)
+    # Every learner forecasts a week of Seattle's daily maximum within a few degrees; ridge on
+    # the last day and the season is well ahead of persistence (3.33 degC on these origins).
+    assert all(1.5 < value < 3.5 for value in mae.values())
+    assert mae[("ridge", "temp_max")] < 2.8

@@ -13,9 +13,10 @@
 
 The recurrence runs over L/S segments, not L steps (SegRNN, Lin et al. 2023), so it is short
 and fast; the readout decodes every horizon segment in parallel from the one final state,
-with a learned embedding per position (SegRNN's PMF). The linear path starts at the ridge
-solution (:meth:`ForecastNetwork.fit_linear_path`) and the readout's last layer at zero, so
-training begins at the best linear forecast and the core is trained on what that leaves.
+with a learned embedding per position (SegRNN's PMF). The linear path is a ridge regression
+solved in closed form and kept fixed (liquidts.forecast.ridge); the core learns a forecast of
+its own (its readout's last layer starts at zero), and the two are combined per horizon step by
+the core's least-squares share on held-out windows (:meth:`ForecastNetwork.fit_blend`).
 ``core=None`` is the ablation: the linear path alone.
 
 Letters: B batch, L lookback, C columns (T targets, then covariates), K calendar features,
