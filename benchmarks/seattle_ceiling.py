@@ -30,9 +30,8 @@ def design(values: np.ndarray, day_of_year: np.ndarray, origins, lookback: int, 
     """One row per origin (the index of the first forecast day): the last ``lookback`` days of
     ``columns`` and the annual harmonics (periods 1 and 1/2 year) of the first forecast day."""
     rows = []
-    for i in origins:
-        day = day_of_year[i] if i < len(day_of_year) else day_of_year[i - 1] % 365 + 1
-        angle = 2 * np.pi * day / 365.25
+    for i in origins:  # every origin, fitted or tested, has its first forecast day in the frame
+        angle = 2 * np.pi * day_of_year[i] / 365.25
         rows.append(np.concatenate([values[i - lookback: i, columns].ravel(),
                                     [np.sin(angle), np.cos(angle), np.sin(2 * angle), np.cos(2 * angle)]]))
     return np.array(rows)
