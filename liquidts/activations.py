@@ -56,9 +56,13 @@ def get_activation(name: str):
     return ACTIVATIONS[name]
 
 
-def tanh_into(z: torch.Tensor, out: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+def tanh_into(z: torch.Tensor, out: torch.Tensor | None = None, scale: float = 1.0) -> torch.Tensor:
     """``out[:] = tanh(scale * z)`` as 2 sigmoid(2 scale z) - 1: the same values to float
-    rounding, and about twice as fast as ``torch.tanh`` on the CPU, whose tanh is not vectorised."""
+    rounding, and about twice as fast as ``torch.tanh`` on the CPU, whose tanh is not vectorised.
+    Without ``out`` it allocates its result and uses no ``out=`` argument, which the ONNX
+    exporter cannot trace."""
+    if out is None:
+        return torch.sigmoid(z * (2.0 * scale)).mul_(2.0).sub_(1.0)
     torch.mul(z, 2.0 * scale, out=out)
     return torch.sigmoid(out, out=out).mul_(2.0).sub_(1.0)
 
@@ -66,7 +70,7 @@ def tanh_into(z: torch.Tensor, out: torch.Tensor, scale: float = 1.0) -> torch.T
 class _FastTanh(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
-        y = tanh_into(x, torch.empty_like(x))
+        y = tanh_into(x)
         ctx.save_for_backward(y)
         return y
 
