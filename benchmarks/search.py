@@ -14,7 +14,8 @@ default CfC (``cfc:64:d1``), an LSTM, a Transformer and a Mamba/CfC hybrid. The 
 The bar it reports (STAR's margins): a searched genome within 1% of the best hand-designed
 validation MSE with at least 30% less state and at least 13% fewer parameters. The test split is
 never read. Writes ``search-<task>.md``, ``.json`` and ``.png``; ``--checkpoint`` lets a killed
-search resume.
+search resume, and a finished one go on for more ``--generations``; the hand-designed cores'
+scores are kept beside it (``<checkpoint>.hand.json``) and not fitted again.
 """
 
 from __future__ import annotations
@@ -72,6 +73,23 @@ def hand_designed(df, params, units, random_state, workers) -> pd.DataFrame:
     return out
 
 
+def reference_scores(df, params, units, random_state, workers, checkpoint) -> tuple[pd.DataFrame, float]:
+    """The hand-designed cores' evaluations and the no-core validation MSE, read back from beside
+    ``checkpoint`` when a run with the same task parameters stored them there."""
+    key = json.loads(json.dumps(dict(params=params, units=units, seed=random_state), default=str))
+    store = Path(f"{checkpoint}.hand.json") if checkpoint else None
+    if store is not None and store.exists():
+        saved = json.loads(store.read_text())
+        if saved["key"] == key:
+            return pd.DataFrame(saved["hand_designed"]), saved["without_core"]
+    hand = hand_designed(df, params, units, random_state, workers)
+    no_core = without_core(df, params, units, random_state)
+    if store is not None:
+        store.write_text(json.dumps(dict(key=key, hand_designed=hand.to_dict("records"), without_core=no_core),
+                                    indent=1, default=float))
+    return hand, no_core
+
+
 def without_core(df, params, units, random_state) -> float:
     """The same forecaster's best validation MSE with no core (its linear path alone): how much
     of the validation MSE any core can move."""
@@ -113,8 +131,10 @@ def markdown(meta: dict, hand: pd.DataFrame, search, best: pd.Series, wins: pd.D
     lines = [f"# Architecture search on {meta['task']}", "",
              f"Command: `{meta['command']}`  ",
              f"Commit: `{meta['commit']}`; machine: {meta['machine']}; date: {meta['date']}; "
-             f"{meta['evaluations']} evaluations in {meta['search_s'] / 60:.1f} min with {meta['workers']} "
-             f"worker(s) (one torch thread each); hand-designed cores {meta['hand_s'] / 60:.1f} min.", "",
+             f"{meta['evaluations']} evaluations; this run took {meta['search_s'] / 60:.1f} min for the search "
+             f"and {meta['hand_s'] / 60:.1f} min for the hand-designed cores with {meta['workers']} worker(s), "
+             "one torch thread each (a resumed run counts only what it did not read back from its checkpoint).",
+             "",
              "Every row is the same evaluation: the forecaster with that core fitted on the task's fitting "
              "rows with forecaster parameters " + ", ".join(f"`{k}={v:.3g}`" if isinstance(v, float) else f"`{k}={v}`"
                                                           for k, v in meta["params"].items() if k != "target")
@@ -188,8 +208,7 @@ def main(argv: list) -> int:
         population, generations, units = 4, 2, 16
         params.setdefault("max_epochs", 2)
     start = time.perf_counter()
-    hand = hand_designed(df, params, units, args.seed, args.workers)
-    no_core = without_core(df, params, units, args.seed)
+    hand, no_core = reference_scores(df, params, units, args.seed, args.workers, args.checkpoint)
     hand_s = time.perf_counter() - start
     search = ArchitectureSearch(population=population, generations=generations, n_workers=args.workers,
                                 tolerance=QUALITY_MARGIN, refit=False, random_state=args.seed,

@@ -33,13 +33,16 @@ def test_quick_suite_writes_its_results(suite, tmp_path):
 
 
 @pytest.mark.slow
-def test_quick_search_scores_the_hand_designed_cores_and_the_search_alike(tmp_path):
+def test_quick_search_scores_the_hand_designed_cores_and_the_search_alike(tmp_path, monkeypatch):
     """``python -m benchmarks search --quick``: 2 generations x 4 genomes on 2 workers beside the
-    hand-designed cores, one evaluation for all, and the STAR check against the best of them."""
+    hand-designed cores, one evaluation for all, and the STAR check against the best of them; run
+    again on its checkpoint, it reads everything back."""
     pytest.importorskip("pymoo")
     if not DATA.exists():
         pytest.skip(f"../shared/data is not beside the checkout ({DATA})")
-    assert main(["search", "--quick", "--out", str(tmp_path), "--data-home", str(DATA)]) == 0
+    argv = ["search", "--quick", "--out", str(tmp_path), "--data-home", str(DATA),
+            "--checkpoint", str(tmp_path / "search.ckpt.json")]
+    assert main(argv) == 0
     body = json.loads((tmp_path / "search-ETTh1-96-quick.json").read_text())
     hand = {r["model"]: r for r in body["hand_designed"]}
     assert set(hand) == {"CfC (default core)", "LSTM", "Transformer", "Mamba/CfC hybrid"}
@@ -53,6 +56,16 @@ def test_quick_search_scores_the_hand_designed_cores_and_the_search_alike(tmp_pa
     table = (tmp_path / "search-ETTh1-96-quick.md").read_text()
     assert "STAR's margins" in table and "Hand-designed cores" in table
     assert (tmp_path / "search-ETTh1-96-quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    from benchmarks import search
+
+    def refit(*args):
+        raise AssertionError("the hand-designed cores were fitted again")
+
+    monkeypatch.setattr(search, "hand_designed", refit)
+    assert main(argv) == 0
+    again = json.loads((tmp_path / "search-ETTh1-96-quick.json").read_text())
+    assert again["hand_designed"] == body["hand_designed"] and again["history"] == body["history"]
 
 
 def test_seattle_ceiling_scores_every_learner_on_the_test_origins(capsys):

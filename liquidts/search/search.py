@@ -157,7 +157,8 @@ class ArchitectureSearch:
         Fit ``best_estimator_`` on the chosen genome (with its evaluation's seed: the same fit).
     checkpoint : path or None
         JSON file of evaluated genomes and the population per generation, written atomically;
-        a search of the same data and parameters resumes from it.
+        a search of the same data and parameters resumes from it, also with more ``generations``
+        than it was run with (the recorded ones are replayed, then it goes on).
     random_state : int, default 0; verbose : bool, default False (one line per generation).
 
     Attributes (after fit): ``history_`` (every evaluation), ``pareto_`` (the non-dominated
@@ -210,8 +211,10 @@ class ArchitectureSearch:
     def _fingerprint(self, df, forecaster_params) -> str:
         import hashlib
 
-        params = {k: getattr(self, k) for k in ("objectives", "population", "generations", "operators",
-                                                "widths", "max_blocks", "random_state")}
+        # Not ``generations``: it only says how far to go, so a finished search extends from its
+        # checkpoint (the replayed generations are the recorded ones; they are checked).
+        params = {k: getattr(self, k) for k in ("objectives", "population", "operators", "widths",
+                                                "max_blocks", "random_state")}
         digest = hashlib.sha256(json.dumps([params, forecaster_params], sort_keys=True, default=repr).encode())
         digest.update(pd.util.hash_pandas_object(df, index=True).values.tobytes())
         return digest.hexdigest()
@@ -258,7 +261,9 @@ class ArchitectureSearch:
                           f"best val_loss {best:.5g}", file=sys.stderr, flush=True)
         finally:
             pool.close()
-        self.history_ = pd.DataFrame([cache[t] for t in order]).reset_index(drop=True)
+        # A checkpoint of a longer search holds later generations too: they are not this search's.
+        self.history_ = pd.DataFrame([cache[t] for t in order if cache[t]["generation"] < self.generations]) \
+            .reset_index(drop=True)
         self.populations_ = populations
         self.objectives_ = objectives
         self.pareto_ = self._front(self.history_, objectives)

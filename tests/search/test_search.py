@@ -93,6 +93,30 @@ def test_resume_after_a_kill_mid_generation(df, serial, tmp_path, monkeypatch):
     assert len(json.loads(path.read_text())["populations"]) == 2
 
 
+def test_a_finished_search_extends_from_its_checkpoint(df, serial, tmp_path, monkeypatch):
+    """More generations than the checkpoint holds: the recorded one is replayed without a fit and
+    the search goes on to where an uninterrupted one ends; fewer: the checkpoint's later
+    generations are not reported."""
+    path = tmp_path / "search.json"
+    one = ArchitectureSearch(**dict(SEARCH, generations=1), refit=False, checkpoint=path).fit(df, **PARAMS)
+    first = set(one.history_["genome"])
+    calls = []
+    real = search_module.evaluate_genome
+
+    def counting(*args):
+        calls.append(args[0])
+        return real(*args)
+
+    monkeypatch.setattr(search_module, "evaluate_genome", counting)
+    extended = ArchitectureSearch(**SEARCH, refit=False, checkpoint=path).fit(df, **PARAMS)
+    assert calls and not set(calls) & first
+    pd.testing.assert_frame_equal(_table(extended), _table(serial))
+    assert extended.populations_ == serial.populations_
+    again = ArchitectureSearch(**dict(SEARCH, generations=1), refit=False, checkpoint=path).fit(df, **PARAMS)
+    pd.testing.assert_frame_equal(_table(again), _table(one))
+    assert len(json.loads(path.read_text())["populations"]) == 2
+
+
 def test_a_checkpoint_of_another_search_is_not_used(df, tmp_path):
     path = tmp_path / "search.json"
     path.write_text(json.dumps({"format": "liquidts.ArchitectureSearch/1", "fingerprint": "other",
