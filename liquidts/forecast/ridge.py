@@ -1,15 +1,16 @@
 """The linear path's start: ridge regression in closed form, its inputs, penalty and the
 window normalisation chosen by blocked cross-validation.
 
-The linear path reads blocks of inputs (each target's lookback; the features known for the
-forecast steps; the window's level). Whether a block helps depends on the data: the calendar
-of the forecast days and the level carry a temperature's return to its seasonal normal, but on
-a series whose level drifts (a transformer's load) a level learned in one era misleads in the
-next. A validation window at the end of the training data alone cannot tell: it shares the
-era of the windows just before it. So every choice is scored on two folds, the held-out end
-(trained on everything before it) and the first stretch of the training windows (trained on
-the windows after it, a gap of one horizon between), and the choice with the lower mean error
-relative to the lookback-only model wins (Bergmeir & Benítez, 2012, on blocked
+The linear path reads blocks of inputs (each target's lookback, always; the covariates' last
+segment; the features known for the forecast steps: the calendar of the first one and the
+future covariates). Whether a block helps depends on the data: the calendar of the forecast
+days carries a temperature's return to its seasonal normal, but on a series whose level drifts
+(a transformer's load) a seasonal offset learned in one era misleads in the next. A validation
+window at the end of the training data alone cannot tell: it shares the era of the windows just
+before it. So every choice is scored by forward chaining over all windows (the caller cuts them
+into consecutive blocks; each block from the second on is forecast by a fit on the blocks
+before it, leaving out the windows whose targets reach into it), and the choice with the lowest
+mean error relative to the lookback-only model wins (Bergmeir & Benítez, 2012, on blocked
 cross-validation for time series).
 
 The same folds choose the normalisation of both paths: each window by its own mean and std
