@@ -255,3 +255,17 @@ def test_quiet_by_default(wide, capsys, tmp_path, monkeypatch):
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_column_quantiles_equal_nanquantile_with_missing_and_empty_columns():
+    from liquidts.forecast.base import QUANTILE_GRID
+    from liquidts.forecast.estimator import column_quantiles
+
+    values = np.random.default_rng(0).standard_normal((50, 6, 3)).astype(np.float32)
+    values[::7, 1, 0] = np.nan  # some residuals missing
+    values[:, 4, 2] = np.nan  # a column without any
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nan_to_num(np.nanquantile(values, QUANTILE_GRID, axis=0))
+    got = column_quantiles(values, QUANTILE_GRID)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    assert (got[:, 4, 2] == 0).all()
