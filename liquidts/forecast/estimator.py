@@ -71,11 +71,13 @@ class LiquidForecaster(BaseForecaster):
     channels : {"independent", "mixed"}, default "independent"
         ``"independent"``: one shared network reads each target on its own (with the covariates
         and calendar), as PatchTST and DLinear do; ``"mixed"``: one sequence reads all targets.
-    normalization : {"window", "series", "auto"}, default "window"
+    normalization : {"auto", "window", "series"}, default "auto"
         ``"window"``: each window's targets by the window's own mean and std, restored at the
         output (RevIN, Kim et al. 2022): robust to a level that drifts. ``"series"``: the series'
         scaling only, so absolute levels stay visible (a stationary series with a strong seasonal
-        level). ``"auto"``: whichever forecasts better under forward-chaining cross-validation.
+        level). ``"auto"``: the series' scaling where the linear path's forward-chaining
+        cross-validation finds it better on average and on the most recent fold, else
+        ``"window"`` (see liquidts.forecast.ridge.choose); the choice is ``net_.window_norm``.
     segment : int or None, default None
         Steps per segment the core reads as one input; None: ``lookback / 8`` rounded (at least 1).
     units : int, default 64
@@ -131,7 +133,7 @@ class LiquidForecaster(BaseForecaster):
 
     def __init__(self, model="cfc", horizon=24, lookback=None, target=None, covariates=None,
                  future_covariates=None, time_col=None, id_col=None, calendar=True,
-                 channels="independent", normalization="window", segment=None, units=64,
+                 channels="independent", normalization="auto", segment=None, units=64,
                  backbone_units=64, linear_path=True,
                  dropout=0.1, loss="mse", quantiles=(0.1, 0.5, 0.9), max_epochs=30, batch_size=128,
                  windows_per_epoch=16384,
