@@ -8,7 +8,8 @@
       --embed--> (N, L/S, D) --core, timespans = each segment's elapsed time--> last output (N, U)
       --readout: for horizon segment m, tanh(W_u u + pos_m + channel + W_f future_m)
       --> S values per segment--> (N, H, Q)
-    + linear path: Linear(L -> H*Q) on each target's normalised lookback (RLinear)
+    + linear path: Linear(L -> H*Q) on each target's lookback, normalised per window (RLinear)
+      or in the series' scaling (window_norm), brought into the core's units
     --> restore the window's mean and std --> (B, H, T, Q)
 
 The recurrence runs over L/S segments, not L steps (SegRNN, Lin et al. 2023), so it is short
@@ -101,7 +102,9 @@ class ForecastNetwork(nn.Module):
         # Which of the linear path's inputs it reads (chosen by cross-validation in
         # liquidts.forecast.ridge; all, until then).
         self.register_buffer("linear_mask", torch.ones(c.linear_features))
-        # 1: normalise each window by its own statistics (RevIN); 0: keep the series' scaling.
+        # The linear path's inputs and outputs: 1, each window by its own statistics (RevIN); 0,
+        # the series' scaling (chosen in liquidts.forecast.ridge). The core always reads each
+        # window normalised by its own statistics.
         self.register_buffer("window_norm", torch.ones(()))
         # Per horizon step, the share of the core's forecast in the output (the rest is the
         # linear path's): 1 while the core trains, then chosen on held-out windows (fit_blend).
@@ -125,11 +128,12 @@ class ForecastNetwork(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     # ----- normalisation -------------------------------------------------------------------
-    def _normalise(self, values):
+    def _normalise(self, values, per_window=1.0):
         """values (B, L, C) with NaN -> z (B, L, C), observed (B, L, C), and the targets' mean and
         std (B, 1, T) over each window's observed steps. Targets are normalised by those window
         statistics (and restored at the output); covariates, read but never forecast, keep the
-        series' scaling, so their absolute values (a day's rain) stay visible. Missing values are 0."""
+        series' scaling, so their absolute values (a day's rain) stay visible. Missing values are 0.
+        ``per_window`` 0 (the linear path's ``window_norm``): the statistics are the identity."""
         T = self.config.n_targets
         observed = ~torch.isnan(values)
         v = torch.where(observed, values, 0.0)
@@ -138,9 +142,8 @@ class ForecastNetwork(nn.Module):
         mean = targets.sum(1, keepdim=True) / count
         var = (torch.where(seen, targets - mean, 0.0) ** 2).sum(1, keepdim=True) / count
         std = (var + _EPS).sqrt()
-        # Without window normalisation (chosen for stationary data), the statistics are the identity.
-        mean = mean * self.window_norm
-        std = std * self.window_norm + (1.0 - self.window_norm)
+        mean = mean * per_window
+        std = std * per_window + (1.0 - per_window)
         z = torch.where(seen, (targets - mean) / std, 0.0)
         return torch.cat([z, v[..., T:]], dim=-1), observed.to(values.dtype), mean, std
 
@@ -251,18 +254,25 @@ class ForecastNetwork(nn.Module):
         return self._restore(out, mean, std)
 
     def _paths(self, batch: Batch):
-        """Both paths' forecasts (B, H, T, Q) in normalised units (None for a path the network
-        lacks) and the targets' window mean and std (B, 1, T)."""
+        """Both paths' forecasts (B, H, T, Q) in the core's normalised units (the linear path's
+        own without a core; None for a path the network lacks) and the mean and std (B, 1, T)
+        that restore them."""
         T = self.config.n_targets
-        z, observed, mean, std = self._normalise(batch.values)
         linear = core = None
         if self.linear is not None:
+            z, observed, mean, std = self._normalise(batch.values, self.window_norm)
             linear = self._linear_path(z, batch)
-        if self.core is not None:
-            # RevIN's affine wraps the core alone: the linear path keeps its closed-form solution.
-            affine = torch.cat([self._affine(z[..., :T]), z[..., T:]], dim=-1)
-            core = self._unaffine(self._core_path(affine, observed, batch))
-        return linear, core, mean[..., :T], std[..., :T]
+        if self.core is None:
+            return linear, core, mean[..., :T], std[..., :T]
+        z, observed, core_mean, core_std = self._normalise(batch.values)
+        if linear is not None:
+            # Into the core's units: the identity, to the bit, when both are per window.
+            ratio, shift = std / core_std, (mean - core_mean) / core_std  # (B, 1, T)
+            linear = linear * ratio.unsqueeze(-1) + shift.unsqueeze(-1)
+        # RevIN's affine wraps the core alone: the linear path keeps its closed-form solution.
+        affine = torch.cat([self._affine(z[..., :T]), z[..., T:]], dim=-1)
+        core = self._unaffine(self._core_path(affine, observed, batch))
+        return linear, core, core_mean[..., :T], core_std[..., :T]
 
     @torch.no_grad()
     def fit_blend(self, batches) -> torch.Tensor:
@@ -303,7 +313,7 @@ class ForecastNetwork(nn.Module):
         (B*T, H) (NaN where missing) and row weights (B*T, 1), all float64."""
         c = self.config
         T = c.n_targets
-        z, _, mean, std = self._normalise(batch.values)
+        z, _, mean, std = self._normalise(batch.values, self.window_norm)
         x = self._linear_inputs(z, batch)
         m, s = mean[:, 0, :T], std[:, 0, :T]  # (B, T)
         y = ((batch.target - m.unsqueeze(1)) / s.unsqueeze(1)).transpose(1, 2).reshape(len(x), -1)
