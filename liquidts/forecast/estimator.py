@@ -40,7 +40,10 @@ if TYPE_CHECKING:
 
     from liquidts.forecast.network import ForecastNetwork, NetworkConfig
 
-_FORMAT = "liquidts.LiquidForecaster/3"
+_FORMAT = "liquidts.LiquidForecaster/4"
+# Format 3 applied normalization="series" to the core as well; its files load where the linear
+# path was per window too (window_norm 1: the same network), and say so otherwise.
+_FORMAT_BEFORE_PER_PATH = "liquidts.LiquidForecaster/3"
 CV_FOLDS = 5  # blocked cross-validation folds choosing the linear path's start
 NORMALIZATIONS = ("window", "series", "auto")
 
@@ -72,12 +75,14 @@ class LiquidForecaster(BaseForecaster):
         ``"independent"``: one shared network reads each target on its own (with the covariates
         and calendar), as PatchTST and DLinear do; ``"mixed"``: one sequence reads all targets.
     normalization : {"auto", "window", "series"}, default "auto"
-        ``"window"``: each window's targets by the window's own mean and std, restored at the
-        output (RevIN, Kim et al. 2022): robust to a level that drifts. ``"series"``: the series'
-        scaling only, so absolute levels stay visible (a stationary series with a strong seasonal
-        level). ``"auto"``: the series' scaling where the linear path's forward-chaining
-        cross-validation finds it better on average and on the most recent fold, else
-        ``"window"`` (see liquidts.forecast.ridge.choose); the choice is ``net_.window_norm``.
+        The linear path's scaling (the core always reads each window normalised by the window's
+        own mean and std, restored at the output: RevIN, Kim et al. 2022). ``"window"``: the
+        same for the linear path (RLinear), robust to a level that drifts. ``"series"``: the
+        series' scaling, so the linear path sees absolute levels (a stationary series with a
+        strong seasonal level returns to it). ``"auto"``: the series' scaling where the linear
+        path's forward-chaining cross-validation finds it better on average and on the most
+        recent fold, else ``"window"`` (liquidts.forecast.ridge.choose); the choice is
+        ``net_.window_norm`` (1: per window).
     segment : int or None, default None
         Steps per segment the core reads as one input; None: ``lookback / 8`` rounded (at least 1).
     units : int, default 64
@@ -732,7 +737,12 @@ class LiquidForecaster(BaseForecaster):
         raises ``ValueError("not a valid liquidts file: ...")``."""
         from liquidts.forecast.network import NetworkConfig
 
-        state, tensors = read_checked(path, "LiquidForecaster", _FORMAT)
+        state, tensors = read_checked(path, "LiquidForecaster", (_FORMAT, _FORMAT_BEFORE_PER_PATH))
+        if state["format"] == _FORMAT_BEFORE_PER_PATH and float(tensors["net.window_norm"]) == 0.0:
+            raise ValueError(f"{os.fspath(path)} was saved by an earlier liquidts, whose series scaling "
+                             "(normalization='series', or 'auto' choosing it) applied to the core as well; this "
+                             "version normalises the core per window, so that model cannot be run as it was "
+                             "fitted: refit it and save it again")
         params = state["params"]
         for k in state["tuple_params"]:
             params[k] = tuple(params[k])
@@ -818,9 +828,9 @@ def write_checked(path, tensors: dict, meta: str) -> None:
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"liquidts": meta, "sha256": digest}))
 
 
-def read_checked(path, writer: str, fmt: str) -> tuple[dict, dict]:
+def read_checked(path, writer: str, fmt: str | tuple) -> tuple[dict, dict]:
     """The metadata (a dict) and tensors of a file :func:`write_checked` wrote for ``writer``
-    (a class name, for messages) in format ``fmt``. A missing file raises FileNotFoundError; any
+    (a class name, for messages) in format ``fmt`` (or one of several, the current first). A missing file raises FileNotFoundError; any
     other file, or one altered since (truncated, flipped bytes), ``ValueError("not a valid
     liquidts file: ...")``."""
     from safetensors import safe_open
@@ -845,9 +855,10 @@ def read_checked(path, writer: str, fmt: str) -> tuple[dict, dict]:
         state = json.loads(meta["liquidts"])
     except json.JSONDecodeError as exc:
         raise invalid(f"damaged metadata ({exc})") from None
-    if not isinstance(state, dict) or state.get("format") != fmt:
+    formats = (fmt,) if isinstance(fmt, str) else tuple(fmt)
+    if not isinstance(state, dict) or state.get("format") not in formats:
         found = state.get("format") if isinstance(state, dict) else None
-        raise invalid(f"format {found!r}, but this version of liquidts reads {fmt!r}; refit the model "
+        raise invalid(f"format {found!r}, but this version of liquidts reads {formats[0]!r}; refit the model "
                       "and save it again")
     if meta.get("sha256") != _checksum(tensors, meta["liquidts"]):
         raise invalid("checksum mismatch: the file was altered or damaged after it was saved")

@@ -13,8 +13,8 @@ before it, leaving out the windows whose targets reach into it), and the choice 
 mean error relative to the lookback-only model wins (Bergmeir & Benítez, 2012, on blocked
 cross-validation for time series).
 
-The same folds choose the normalisation of both paths: each window by its own mean and std
-(RevIN; what a drifting series needs), or the series' scaling (what a stationary one with a
+The same folds choose the linear path's normalisation (the core's is always per window): each
+window by its own mean and std (RLinear; what a drifting series needs), or the series' scaling (what a stationary one with a
 strong seasonal level, such as a city's daily temperature, needs: there the window's own
 mean hides how far the weather is from its normal); the series' scaling only where it wins on
 average and on the most recent fold (:func:`choose`).

@@ -111,3 +111,28 @@ def test_path_objects_and_strings_both_save(tmp_path, saved):
     est.save(str(tmp_path / "as_string.safetensors"))
     assert np.array_equal(LiquidForecaster.load(tmp_path / "as_string.safetensors").predict().to_numpy(),
                           est.predict().to_numpy())
+
+
+def _resave_as_format_3(path, window_norm: float):
+    """The file as liquidts format 3 wrote it (the series scaling then applied to the core too)."""
+    from safetensors import safe_open
+
+    from liquidts.forecast.estimator import write_checked
+
+    with safe_open(path, framework="pt") as f:
+        state = json.loads(f.metadata()["liquidts"])
+    tensors = safetensors.torch.load_file(path)
+    tensors["net.window_norm"].fill_(window_norm)
+    state["format"] = "liquidts.LiquidForecaster/3"
+    write_checked(path, tensors, json.dumps(state))
+
+
+def test_format_3_files_load_where_the_network_is_unchanged_and_say_why_not_otherwise(tmp_path):
+    est = tiny(target="load", normalization="window").fit(wide_frame())
+    path = tmp_path / "model.safetensors"
+    est.save(path)
+    _resave_as_format_3(path, 1.0)
+    pd.testing.assert_frame_equal(LiquidForecaster.load(path).predict(), est.predict())
+    _resave_as_format_3(path, 0.0)
+    with pytest.raises(ValueError, match="earlier liquidts.*series scaling.*refit it"):
+        LiquidForecaster.load(path)
