@@ -830,9 +830,9 @@ def write_checked(path, tensors: dict, meta: str) -> None:
 
 def read_checked(path, writer: str, fmt: str | tuple) -> tuple[dict, dict]:
     """The metadata (a dict) and tensors of a file :func:`write_checked` wrote for ``writer``
-    (a class name, for messages) in format ``fmt`` (or one of several, the current first). A missing file raises FileNotFoundError; any
-    other file, or one altered since (truncated, flipped bytes), ``ValueError("not a valid
-    liquidts file: ...")``."""
+    (a class name, for messages) in format ``fmt`` (or one of several, the current first). A
+    missing file raises FileNotFoundError; any other file, or one altered since (truncated,
+    flipped bytes), ``ValueError("not a valid liquidts file: ...")``."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 

@@ -260,7 +260,7 @@ class ForecastNetwork(nn.Module):
         T = self.config.n_targets
         linear = core = None
         if self.linear is not None:
-            z, observed, mean, std = self._normalise(batch.values, self.window_norm)
+            z, _, mean, std = self._normalise(batch.values, self.window_norm)
             linear = self._linear_path(z, batch)
         if self.core is None:
             return linear, core, mean[..., :T], std[..., :T]
