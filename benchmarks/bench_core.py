@@ -6,6 +6,9 @@ inputs (float32). Streaming = one single-step call of a 19-neuron NCP CfC with b
     python benchmarks/bench_core.py [--threads 1,2] [--repeats 7]
 
 Prints each configuration's median time and the ratios the liquid-core issue sets as targets.
+The CfC step and its matrix-product floor are also timed in alternation (``--pairs`` pairs), so
+that both see the same load: on a shared machine the medians of two blocks timed one after the
+other can differ by a third from load alone.
 """
 
 from __future__ import annotations
@@ -76,11 +79,29 @@ def matmul_floor_fn(batch: int, steps: int, features: int, units: int, backbone:
     return run
 
 
+def paired_ratios(fn_a, fn_b, pairs: int, warmup: int = 2) -> tuple[float, float]:
+    """Time ``fn_a`` and ``fn_b`` in alternation: the median of the per-pair ratios a / b, and the
+    ratio of the fastest a to the fastest b (the least disturbed run of each)."""
+    for _ in range(warmup):
+        fn_a()
+        fn_b()
+    times_a, times_b = [], []
+    for _ in range(pairs):
+        start = time.perf_counter()
+        fn_a()
+        middle = time.perf_counter()
+        fn_b()
+        times_a.append(middle - start)
+        times_b.append(time.perf_counter() - middle)
+    return (statistics.median(a / b for a, b in zip(times_a, times_b)), min(times_a) / min(times_b))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts to run")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--stream-steps", type=int, default=1000)
+    parser.add_argument("--pairs", type=int, default=30, help="alternating CfC step / floor timings")
     args = parser.parse_args()
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
@@ -109,10 +130,12 @@ def run_all(args, threads: int):
 
     ncps_cfc = ncps_torch.CfC(features, 64)
     record("ncps CfC-64 train step", train_step_fn(ncps_cfc, x))
-    record("liquidts CfC-64 train step", train_step_fn(from_ncps(ncps_cfc), x))
+    liquid_step = train_step_fn(from_ncps(ncps_cfc), x)
+    record("liquidts CfC-64 train step", liquid_step)
     record("torch.nn.LSTM-64 train step", train_step_fn(torch.nn.LSTM(features, 64, batch_first=True), x))
     record("CfC-64 matrix products alone (floor)", matmul_floor_fn(batch, steps, features, 64, 128))
     record("same, time heads folded (floor, no timespans)", matmul_floor_fn(batch, steps, features, 64, 128, 3))
+    paired = paired_ratios(liquid_step, matmul_floor_fn(batch, steps, features, 64, 128), args.pairs)
 
     ncps_ltc = ncps_torch.LTC(features, ncps_wirings.AutoNCP(19, 2))
     record("ncps LTC-AutoNCP(19,2) train step", train_step_fn(ncps_ltc, x), repeats=max(3, args.repeats // 2))
@@ -151,6 +174,10 @@ def run_all(args, threads: int):
     ]
     print(f"{threads} thread(s): streaming per step: ncps {results['ncps NCP-CfC(19) streaming, per step'] * 1e6:.1f} us, "
           f"liquidts {results['liquidts NCP-CfC(19) streaming, per step'] * 1e6:.1f} us")
+    lines[3:3] = [
+        (f"  same, timed in alternation ({args.pairs} pairs): median of the pair ratios", paired[0]),
+        ("  same, timed in alternation: fastest step / fastest floor", paired[1]),
+    ]
     for text, value in lines:
         print(f"{threads} thread(s): {text:72s} {value:6.2f}")
 
