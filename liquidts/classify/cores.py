@@ -10,9 +10,11 @@ returns outputs at every step, ``y, h = core(x, hx=None, timespans=None)``:
 * :class:`GRUD`: GRU-D (Che et al., 2018): inputs decay towards the training median and the state
   decays towards zero with the time since each variable was last observed;
 * :class:`ODERNN`: ODE-RNN (Rubanova et al., 2019): a GRU whose state follows a learned ODE
-  between observations, solved by ``torchdiffeq.odeint`` (dopri5, rtol 1e-3, atol 1e-4 as in the
-  paper's code). Each sample integrates over its own elapsed time: ``dh/ds = dt · f(h)`` for
-  ``s`` in [0, 1], so one adaptive solve serves the whole batch.
+  between observations, solved by ``torchdiffeq.odeint`` (dopri5, rtol 1e-3, atol 1e-4). Each
+  sample integrates over its own elapsed time: ``dh/ds = dt · f(h)`` for ``s`` in [0, 1], so one
+  adaptive solve serves the whole batch. The authors' code differs: it passes these tolerances
+  but steps with Euler (at least 1/50 of the record's time span per step) on the union of the
+  batch's observation times, with a three-layer ODE function and MLP-gated GRU updates.
 
 Letters: B batch, T steps, F features, V variables, H units.
 """
