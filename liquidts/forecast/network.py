@@ -38,6 +38,7 @@ from torch import nn
 from liquidts.activations import fast_tanh
 from liquidts.forecast.cores import core_output_size, last_output
 from liquidts.forecast.windows import Batch
+from liquidts.kernels.dropout import dropout
 
 CHANNELS = ("independent", "mixed")
 _EPS = 1e-5  # variance floor of the window normalisation, in the series' scaled units
@@ -121,7 +122,6 @@ class ForecastNetwork(nn.Module):
         self.from_future = nn.Linear(S * c.n_future, D, bias=False) if c.n_future else None
         self.position = nn.Parameter(torch.randn(c.n_out_segments, D) * 0.1)
         self.channel = nn.Parameter(torch.randn(T, D) * 0.1) if c.channels == "independent" else None
-        self.dropout = nn.Dropout(c.dropout)
         self.out = nn.Linear(D, S * per_seq * c.n_outputs)
         # The readout adds nothing until training finds something the linear path misses.
         nn.init.zeros_(self.out.weight)
@@ -233,7 +233,9 @@ class ForecastNetwork(nn.Module):
             fut = F.pad(batch.future, (0, 0, 0, M * S - c.horizon))  # (B, M*S, Kf)
             fut = self.from_future(fut.reshape(B, M, -1))  # (B, M, D)
             query = query + (fut.repeat_interleave(T, dim=0) if per_seq == 1 else fut)
-        out = self.out(self.dropout(fast_tanh(hidden.unsqueeze(1) + query)))  # (N, M, S*per_seq*Q)
+        # Counter-based masks: PyTorch's own would cost more than the rest of the readout.
+        act = dropout(fast_tanh(hidden.unsqueeze(1) + query), c.dropout, self.training)
+        out = self.out(act)  # (N, M, S*per_seq*Q)
         out = out.view(N, M * S, per_seq, c.n_outputs)[:, : c.horizon]  # (N, H, per_seq, Q)
         if per_seq == 1:
             out = out.view(B, T, c.horizon, c.n_outputs).transpose(1, 2)
