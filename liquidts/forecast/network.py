@@ -225,16 +225,18 @@ class ForecastNetwork(nn.Module):
         x, seg_spans = self._segments(z, observed, batch)  # (N, G, D), (N, G)
         N = x.shape[0]
         y, _ = self.core(x, None, seg_spans)
-        hidden = self.from_core(last_output(y))  # (N, D)
-        query = self.position.unsqueeze(0)  # (1, M, D)
+        D = c.width
+        hidden = self.from_core(last_output(y)).view(B, -1, 1, D)  # (B, N/B, 1, D)
         if self.channel is not None:
-            query = query + self.channel.repeat(B, 1).unsqueeze(1)  # (N, M, D)
+            hidden = hidden + self.channel.view(1, T, 1, D)
+        query = self.position.view(1, 1, M, D)
         if self.from_future is not None:
             fut = F.pad(batch.future, (0, 0, 0, M * S - c.horizon))  # (B, M*S, Kf)
-            fut = self.from_future(fut.reshape(B, M, -1))  # (B, M, D)
-            query = query + (fut.repeat_interleave(T, dim=0) if per_seq == 1 else fut)
-        # Counter-based masks: PyTorch's own would cost more than the rest of the readout.
-        act = dropout(fast_tanh(hidden.unsqueeze(1) + query), c.dropout, self.training)
+            query = query + self.from_future(fut.reshape(B, 1, M, -1))  # (B, 1, M, D)
+        # The sum is the readout's only pass over (N, M, D) before the tanh: what is per sequence
+        # and what is per segment are added where they are small. Counter-based dropout masks:
+        # PyTorch's own would cost more than the rest of the readout.
+        act = dropout(fast_tanh((hidden + query).view(N, M, D)), c.dropout, self.training)
         out = self.out(act)  # (N, M, S*per_seq*Q)
         out = out.view(N, M * S, per_seq, c.n_outputs)[:, : c.horizon]  # (N, H, per_seq, Q)
         if per_seq == 1:
