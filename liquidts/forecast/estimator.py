@@ -473,8 +473,9 @@ class LiquidForecaster(BaseForecaster):
                 "learning_rate.", RuntimeWarning, stacklevel=3)
         net.to("cpu").eval()
         residual_cuts = val_cuts if len(val_cuts) else train_cuts
-        net.fit_blend((rows.gather(residual_cuts[i: i + 1024], work.lookback_, self.horizon)
-                       for i in range(0, len(residual_cuts), 1024)))
+        step = net.config.windows_per_pass
+        net.fit_blend((rows.gather(residual_cuts[i: i + step], work.lookback_, self.horizon)
+                       for i in range(0, len(residual_cuts), step)))
         if group is not None:
             group.broadcast(net)  # every process ends with rank 0's network
         state.update(net_=net, device_=str(device), n_epochs_=n_epochs + run.epochs,
@@ -543,11 +544,11 @@ class LiquidForecaster(BaseForecaster):
         qs = self._quantile_levels()
         return int(np.argmin([abs(q - 0.5) for q in qs])) if qs else 0
 
-    def _residual_grid(self, net, rows: Rows, cutoffs, batch: int = 1024) -> np.ndarray:
+    def _residual_grid(self, net, rows: Rows, cutoffs) -> np.ndarray:
         """Quantiles of the held-out residuals per horizon step and target, in scaled units (99, H, T)."""
         import torch
 
-        resid = []
+        resid, batch = [], net.config.windows_per_pass
         with torch.no_grad():
             for start in range(0, len(cutoffs), batch):
                 b = rows.gather(cutoffs[start: start + batch], self.lookback_, self.horizon)
@@ -654,8 +655,9 @@ class LiquidForecaster(BaseForecaster):
         origins = np.arange(start, len(series.times) - h + 1)
         out = []
         with _torch_threads(self.n_threads), torch.no_grad():
-            for i in range(0, len(origins), 1024):
-                batch = rows.gather(origins[i: i + 1024] - 1, L, H, with_target=False)
+            step = self.net_.config.windows_per_pass
+            for i in range(0, len(origins), step):
+                batch = rows.gather(origins[i: i + step] - 1, L, H, with_target=False)
                 out.append(self.net_(batch)[:, :h, :, self._point_index()].numpy())
         mean, std = self._scaler_for(series)
         return np.concatenate(out).astype(np.float64) * std[:T] + mean[:T]

@@ -41,6 +41,11 @@ from liquidts.forecast.windows import Batch
 from liquidts.kernels.dropout import dropout
 
 CHANNELS = ("independent", "mixed")
+#: Readout activations (sequences x horizon segments x width) a pass without gradient aims at:
+#: 2^22 floats, 16 MB. Much larger tensors leave the caches, and each element then costs several
+#: times more (a readout tanh over 7,168 x 60 x 64 values took 3.4x longer per value than over
+#: 896 x 60 x 64 on the 2-core machine).
+READOUT_FLOATS = 1 << 22
 _EPS = 1e-5  # variance floor of the window normalisation, in the series' scaled units
 
 
@@ -85,6 +90,13 @@ class NetworkConfig:
     @property
     def targets_per_sequence(self) -> int:
         return 1 if self.channels == "independent" else self.n_targets
+
+    @property
+    def windows_per_pass(self) -> int:
+        """Windows per forward pass without gradient (validation, the blend, the residuals,
+        forecasts): about :data:`READOUT_FLOATS` readout activations, at most 1024 windows."""
+        sequences = self.n_targets // self.targets_per_sequence
+        return max(1, min(1024, READOUT_FLOATS // (sequences * self.n_out_segments * self.width)))
 
 
 class ForecastNetwork(nn.Module):

@@ -58,11 +58,13 @@ class TrainingRun:
 
 
 def evaluate(net: nn.Module, rows: Rows, cutoffs, lookback: int, horizon: int, loss: str, levels: tuple,
-             device, batch_size: int = 512, group: Group | None = None) -> float:
+             device, batch_size: int | None = None, group: Group | None = None) -> float:
     """Mean loss of ``net`` over the windows ending at ``cutoffs`` (the mean of each batch's loss,
-    weighted by its windows). With a ``group``, each process scores its shard of every batch and
-    all get the same score."""
+    weighted by its windows; ``batch_size`` windows per batch, by default the network's
+    ``config.windows_per_pass``). With a ``group``, each process scores its shard of every batch
+    and all get the same score."""
     net.eval()
+    batch_size = batch_size or net.config.windows_per_pass
     parts = [cutoffs[start: start + batch_size] for start in range(0, len(cutoffs), batch_size)]
     with torch.no_grad():
         terms = [_shard_loss(net, rows, part, lookback, horizon, loss, levels, device, group) for part in parts]
