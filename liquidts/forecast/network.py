@@ -35,10 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liquidts.activations import fast_tanh
 from liquidts.forecast.cores import core_output_size, last_output
 from liquidts.forecast.windows import Batch
-from liquidts.kernels.dropout import dropout
+from liquidts.kernels.tanh_dropout import tanh_dropout
 
 CHANNELS = ("independent", "mixed")
 #: Readout activations (sequences x horizon segments x width) a pass without gradient aims at:
@@ -245,10 +244,10 @@ class ForecastNetwork(nn.Module):
         if self.from_future is not None:
             fut = F.pad(batch.future, (0, 0, 0, M * S - c.horizon))  # (B, M*S, Kf)
             query = query + self.from_future(fut.reshape(B, 1, M, -1))  # (B, 1, M, D)
-        # The sum is the readout's only pass over (N, M, D) before the tanh: what is per sequence
-        # and what is per segment are added where they are small. Counter-based dropout masks:
-        # PyTorch's own would cost more than the rest of the readout.
-        act = dropout(fast_tanh((hidden + query).view(N, M, D)), c.dropout, self.training)
+        # The sum is the readout's only pass over (N, M, D) before the activation: what is per
+        # sequence and what is per segment are added where they are small. The activation is one
+        # pass too (kernels/tanh_dropout).
+        act = tanh_dropout((hidden + query).view(N, M, D), c.dropout, self.training)
         out = self.out(act)  # (N, M, S*per_seq*Q)
         out = out.view(N, M * S, per_seq, c.n_outputs)[:, : c.horizon]  # (N, H, per_seq, Q)
         if per_seq == 1:

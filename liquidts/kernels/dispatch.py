@@ -17,8 +17,8 @@ LTC paths: ``"c"`` (the fused solver in C, float32 on the CPU), ``"scan"`` (the 
 sparse wirings), ``"loop"`` (the fused solver step by step, autograd: memory cell, timespans that
 need a gradient, dense wirings), ``"ode"`` (a torchdiffeq solver step by step).
 
-Dropout paths (``liquidts.kernels.dropout``): ``"c"`` (float32 on the CPU) and ``"reference"``
-(PyTorch operations, every other call); both draw the same masks.
+Paths of the readout's ``dropout(tanh(x))`` (``liquidts.kernels.tanh_dropout``): ``"c"`` (float32
+on the CPU) and ``"reference"`` (PyTorch operations, every other call); both draw the same masks.
 
 Every path computes the same function; a path is taken only for calls it computes exactly. The
 decisions are pure functions of what the call is (device type, dtype, cell shapes, mode,
@@ -41,7 +41,7 @@ from liquidts.kernels.cfc.variants import ACTIVATION_IDS, TRAIN_ACTIVATIONS, TRA
 CFC_BACKENDS = ("auto", "torch", "triton")
 CFC_PATHS = ("reference", "triton", "c", "inference", "c_train", "scan")
 LTC_PATHS = ("c", "scan", "loop", "ode")
-DROPOUT_PATHS = ("c", "reference")
+TANH_DROPOUT_PATHS = ("c", "reference")
 
 #: Cascaded cells (wiring layers) and backbone layers after the first the Triton kernels hold.
 TRITON_MAX_CELLS = 3
@@ -148,9 +148,9 @@ def choose_ltc_path(*, device_type: str, dtype: torch.dtype, solver: str, mixed_
     return "scan" if sparse else "loop"
 
 
-def choose_dropout_path(*, device_type: str, dtype: torch.dtype, c_reason: Reason) -> str:
-    """The dropout path (one of :data:`DROPOUT_PATHS`) for a call; ``c_reason``: why the C kernel
-    cannot run here."""
+def choose_tanh_dropout_path(*, device_type: str, dtype: torch.dtype, c_reason: Reason) -> str:
+    """The ``dropout(tanh(x))`` path (one of :data:`TANH_DROPOUT_PATHS`) for a call; ``c_reason``:
+    why the C kernel cannot run here."""
     if device_type == "cpu" and dtype is torch.float32 and c_reason() is None:
         return "c"
     return "reference"

@@ -23,7 +23,7 @@ from liquidts.kernels.cfc import ACTIVATION_IDS, MODE_IDS, cfc_reference, effect
 from liquidts.kernels.cfc import native as cfc_native
 from liquidts.kernels.cfc import scan_native as cfc_scan_native
 from liquidts.kernels.cfc.variants import TRAIN_ACTIVATIONS, TRAIN_MODES
-from liquidts.kernels.dropout import native as dropout_native
+from liquidts.kernels.tanh_dropout import native as tanh_dropout_native
 from liquidts.kernels.ltc import native as ltc_native
 from liquidts.kernels.ltc import Synapses, ltc_scan, ltc_scan_native
 from liquidts.nn import LTC, CfC
@@ -358,8 +358,8 @@ def test_c_enums_are_the_variants_table(module, modes, activations):
     assert parsed == [{k.upper(): MODE_IDS[k] for k in modes}, {k.upper(): ACTIVATION_IDS[k] for k in activations}]
 
 
-@pytest.mark.parametrize("module", [cfc_native, cfc_scan_native, ltc_native, dropout_native],
-                         ids=["cfc", "cfc_train", "ltc", "dropout"])
+@pytest.mark.parametrize("module", [cfc_native, cfc_scan_native, ltc_native, tanh_dropout_native],
+                         ids=["cfc", "cfc_train", "ltc", "tanh_dropout"])
 def test_every_c_function_has_a_ctypes_signature_of_its_arity(module):
     prototypes = dict(re.findall(r"^void (\w+)\(([^)]*)\)", module._SOURCE.read_text(), re.M))
     assert set(prototypes) == set(module._SIGNATURES)

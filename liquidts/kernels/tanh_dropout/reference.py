@@ -1,4 +1,4 @@
-"""The dropout masks in PyTorch operations: the reference the C kernel is tested against.
+"""``dropout(tanh(x))`` in PyTorch operations: the reference the C kernel is tested against.
 
 Element ``i`` of a call with seed ``s`` is kept when the top 24 bits of splitmix64's output for
 ``s + (i + 1) * golden`` are at least ``ceil(p * 2^24)``. PyTorch has no unsigned 64-bit
@@ -42,12 +42,13 @@ def uniform_bits(n: int, seed: int, device) -> torch.Tensor:
     return _shift_right(z, 64 - UNIFORM_BITS)
 
 
-def apply_reference(x: torch.Tensor, seed: int, threshold: int, scale: float):
-    """(dropped x, keep mask) for a contiguous ``x``; kept elements are ``x * scale``."""
+def forward_reference(x: torch.Tensor, seed: int, threshold: int, scale: float):
+    """(output, t = tanh(x), keep mask) for a contiguous ``x``; kept elements are ``t * scale``."""
+    t = torch.tanh(x)
     keep = (uniform_bits(x.numel(), seed, x.device) >= threshold).view(x.shape)
-    return torch.where(keep, x * scale, torch.zeros((), dtype=x.dtype, device=x.device)), keep
+    return torch.where(keep, t * scale, torch.zeros((), dtype=x.dtype, device=x.device)), t, keep
 
 
-def backward_reference(grad: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
-    """The gradient through the dropout: ``grad * scale`` where kept, 0 where dropped."""
-    return torch.where(keep, grad * scale, torch.zeros((), dtype=grad.dtype, device=grad.device))
+def backward_reference(grad: torch.Tensor, t: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
+    """The gradient: ``grad * scale * (1 - t^2)`` where kept, 0 where dropped."""
+    return torch.where(keep, grad * scale * (1.0 - t * t), torch.zeros((), dtype=grad.dtype, device=grad.device))
