@@ -269,3 +269,26 @@ def test_column_quantiles_equal_nanquantile_with_missing_and_empty_columns():
     got = column_quantiles(values, QUANTILE_GRID)
     assert got.dtype == expected.dtype and np.array_equal(got, expected)
     assert (got[:, 4, 2] == 0).all()
+
+
+def test_passes_without_gradient_do_not_depend_on_their_batch_size(wide, monkeypatch):
+    """Validation, scoring and rolling forecasts take ``config.windows_per_pass`` windows at a
+    time; any other size gives the same numbers (to float rounding of the score's mean)."""
+    from liquidts.forecast.network import NetworkConfig
+
+    est = tiny(horizon=4, lookback=12, target="load").fit(wide)
+    rolled, score = est.rolling_forecast(wide, start=20), est.score(wide)
+    monkeypatch.setattr(NetworkConfig, "windows_per_pass", property(lambda self: 3))
+    np.testing.assert_allclose(est.rolling_forecast(wide, start=20), rolled, rtol=1e-6, atol=1e-6)
+    assert est.score(wide) == pytest.approx(score, rel=1e-6)
+
+
+def test_windows_per_pass_keeps_the_readout_near_its_budget():
+    from liquidts.forecast.network import READOUT_FLOATS, NetworkConfig
+
+    config = NetworkConfig(lookback=96, horizon=720, n_targets=7, n_covariates=0, n_calendar=4, n_future=4)
+    assert config.windows_per_pass == READOUT_FLOATS // (7 * 60 * 64)  # 149: ETTh1-720
+    small = NetworkConfig(lookback=24, horizon=4, n_targets=1, n_covariates=0, n_calendar=0, n_future=0)
+    assert small.windows_per_pass == 1024
+    huge = NetworkConfig(lookback=96, horizon=100_000, n_targets=500, n_covariates=0, n_calendar=0, n_future=0)
+    assert huge.windows_per_pass == 1
