@@ -231,12 +231,11 @@ class ForecastNetwork(nn.Module):
 
     def _core_path(self, z, observed, batch: Batch):
         c = self.config
-        B, T, S, M = z.shape[0], c.n_targets, c.segment, c.n_out_segments
+        B, T, S, M, D = z.shape[0], c.n_targets, c.segment, c.n_out_segments, c.width
         per_seq = c.targets_per_sequence
         x, seg_spans = self._segments(z, observed, batch)  # (N, G, D), (N, G)
         N = x.shape[0]
         y, _ = self.core(x, None, seg_spans)
-        D = c.width
         hidden = self.from_core(last_output(y)).view(B, -1, 1, D)  # (B, N/B, 1, D)
         if self.channel is not None:
             hidden = hidden + self.channel.view(1, T, 1, D)
