@@ -473,9 +473,7 @@ class LiquidForecaster(BaseForecaster):
                 "learning_rate.", RuntimeWarning, stacklevel=3)
         net.to("cpu").eval()
         residual_cuts = val_cuts if len(val_cuts) else train_cuts
-        step = net.config.windows_per_pass
-        net.fit_blend((rows.gather(residual_cuts[i: i + step], work.lookback_, self.horizon)
-                       for i in range(0, len(residual_cuts), step)))
+        net.fit_blend(rows.batches(residual_cuts, work.lookback_, self.horizon, net.config.windows_per_pass))
         if group is not None:
             group.broadcast(net)  # every process ends with rank 0's network
         state.update(net_=net, device_=str(device), n_epochs_=n_epochs + run.epochs,
@@ -548,10 +546,9 @@ class LiquidForecaster(BaseForecaster):
         """Quantiles of the held-out residuals per horizon step and target, in scaled units (99, H, T)."""
         import torch
 
-        resid, batch = [], net.config.windows_per_pass
+        resid = []
         with torch.no_grad():
-            for start in range(0, len(cutoffs), batch):
-                b = rows.gather(cutoffs[start: start + batch], self.lookback_, self.horizon)
+            for b in rows.batches(cutoffs, self.lookback_, self.horizon, net.config.windows_per_pass):
                 resid.append((b.target - net(b)[..., self._point_index()]).numpy())
         return column_quantiles(np.concatenate(resid), QUANTILE_GRID)
 
@@ -655,9 +652,7 @@ class LiquidForecaster(BaseForecaster):
         origins = np.arange(start, len(series.times) - h + 1)
         out = []
         with _torch_threads(self.n_threads), torch.no_grad():
-            step = self.net_.config.windows_per_pass
-            for i in range(0, len(origins), step):
-                batch = rows.gather(origins[i: i + step] - 1, L, H, with_target=False)
+            for batch in rows.batches(origins - 1, L, H, self.net_.config.windows_per_pass, with_target=False):
                 out.append(self.net_(batch)[:, :h, :, self._point_index()].numpy())
         mean, std = self._scaler_for(series)
         return np.concatenate(out).astype(np.float64) * std[:T] + mean[:T]

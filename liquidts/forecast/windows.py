@@ -196,6 +196,11 @@ class Rows:
         target = self.values[ahead, : self.n_targets] if with_target else None
         return Batch(self.values[past], self.timespans[past], self.calendar[past], self.future[ahead], target)
 
+    def batches(self, cutoffs, lookback: int, horizon: int, size: int, with_target: bool = True):
+        """:meth:`gather` of ``size`` windows at a time, in the order of ``cutoffs``."""
+        for start in range(0, len(cutoffs), size):
+            yield self.gather(cutoffs[start: start + size], lookback, horizon, with_target)
+
 
 def stack_rows(parts: list, n_targets: int) -> tuple[Rows, list[int]]:
     """Stack per-series ``(values, timespans, calendar, future)`` arrays; also return each

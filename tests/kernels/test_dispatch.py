@@ -4,7 +4,7 @@ with or without Triton, is decided here without one."""
 import pytest
 import torch
 
-from liquidts.kernels.dispatch import C_MAX_STEP_WORK, choose_cfc_path, choose_tanh_dropout_path, choose_ltc_path
+from liquidts.kernels.dispatch import C_MAX_STEP_WORK, choose_cfc_path, choose_ltc_path, choose_tanh_dropout_path
 
 
 def _never():

@@ -23,9 +23,9 @@ from liquidts.kernels.cfc import ACTIVATION_IDS, MODE_IDS, cfc_reference, effect
 from liquidts.kernels.cfc import native as cfc_native
 from liquidts.kernels.cfc import scan_native as cfc_scan_native
 from liquidts.kernels.cfc.variants import TRAIN_ACTIVATIONS, TRAIN_MODES
-from liquidts.kernels.tanh_dropout import native as tanh_dropout_native
 from liquidts.kernels.ltc import native as ltc_native
 from liquidts.kernels.ltc import Synapses, ltc_scan, ltc_scan_native
+from liquidts.kernels.tanh_dropout import native as tanh_dropout_native
 from liquidts.nn import LTC, CfC
 from liquidts.wirings import NCP, AutoNCP, FullyConnected, Random
 
