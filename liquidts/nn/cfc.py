@@ -343,7 +343,9 @@ class CfC(nn.Module):
         # One 2-D product on contiguous rows: on a strided 3-D view PyTorch takes a slower product and
         # sums the bias gradient over two dimensions, together about 3% of a CPU training step.
         rows = x_tm.contiguous().view(steps * batch, -1)
-        x_proj = F.linear(rows, effective(weights[0]).in_weight, weights[0].bias).view(steps, batch, -1)  # (T, B, K0)
+        # The C training kernel adds the bias in its step loop (see kernels/cfc/scan.c).
+        bias = None if path == "c_train" else weights[0].bias
+        x_proj = F.linear(rows, effective(weights[0]).in_weight, bias).view(steps, batch, -1)  # (T, B, K0)
         ts_tm = (x.new_ones(steps, batch, 1) if ts is None else ts.transpose(0, 1).unsqueeze(-1))  # (T, B, 1)
         h0 = list(h.split(self._hidden_sizes, dim=-1))
         if path == "reference":
@@ -356,7 +358,7 @@ class CfC(nn.Module):
             states = cfc_triton(x_proj, h0, ts_tm, weights, self.mode, self.activation)
         elif path == "c_train":
             states = scan_native.cfc_scan_native(x_proj, h0, ts_tm, [effective(w) for w in weights], self.mode,
-                                                 self.activation)
+                                                 self.activation, batch_major=self.batch_first or unbatched)
         else:
             states = cfc_scan(x_proj, h0, ts_tm, [effective(w) for w in weights], self.mode, self.activation)
         return self._finish_cells(states, c, unbatched)

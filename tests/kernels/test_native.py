@@ -219,31 +219,44 @@ def test_cfc_training_kernel_matches_autograd_through_the_reference(monkeypatch,
     probe = torch.randn(steps, batch, 6)
     leaves = [x, h0, *layer.parameters()]
     results = []
-    for run in (cfc_reference, cfc_scan_native.cfc_scan_native):
+    w = effective(layer.cell.weights())
+    ref = cfc_reference(F.linear(x.transpose(0, 1), w.in_weight, w.bias), [h0], ts, [w], mode, activation)[0][0]
+    results = [(ref.detach(), torch.autograd.grad((ref * probe).sum(), leaves))]
+    # The kernel adds the bias itself; its states come out time- or batch-major.
+    for batch_major in (False, True):
         w = effective(layer.cell.weights())
-        x_proj = F.linear(x.transpose(0, 1), w.in_weight, w.bias)
-        states = run(x_proj, [h0], ts, [w], mode, activation)
-        states = states[0][0] if run is cfc_reference else states[0]
+        (states,) = cfc_scan_native.cfc_scan_native(F.linear(x.transpose(0, 1), w.in_weight), [h0], ts, [w], mode,
+                                                    activation, batch_major=batch_major)
+        assert states.transpose(0, 1).is_contiguous() == batch_major
         results.append((states.detach(), torch.autograd.grad((states * probe).sum(), leaves)))
-    (ref, ref_grads), (got, got_grads) = results
-    torch.testing.assert_close(got, ref, **TOL)
+    (ref, ref_grads), *kernel_runs = results
     names = ["x", "h0"] + [n for n, _ in layer.named_parameters()]
-    for name, a, b in zip(names, got_grads, ref_grads):
-        _assert_grads_close(a, b, name)
-        assert a.abs().sum() > 0, name
+    for got, got_grads in kernel_runs:
+        torch.testing.assert_close(got, ref, **TOL)
+        for name, a, b in zip(names, got_grads, ref_grads):
+            _assert_grads_close(a, b, name)
+            assert a.abs().sum() > 0, name
 
 
-def test_cfc_layer_trains_on_the_c_kernel_with_the_same_gradients(monkeypatch):
+@pytest.mark.parametrize("batch_first", [True, False], ids=["batch_first", "time_first"])
+@pytest.mark.parametrize("return_sequences", [True, False], ids=["sequences", "last"])
+@pytest.mark.parametrize("loss", ["square", "sum"])
+def test_cfc_layer_trains_on_the_c_kernel_with_the_same_gradients(monkeypatch, batch_first, return_sequences,
+                                                                  loss):
+    """Through the layer, whose states the kernel hands out in the caller's layout; the gradient of
+    ``y.sum()`` reaches the kernel as an expanded (stride 0) tensor."""
     calls = []
     kernel = cfc_scan_native.cfc_scan_native
-    monkeypatch.setattr(cfc_scan_native, "cfc_scan_native", lambda *a: calls.append(1) or kernel(*a))
-    layer = CfC(4, 8, backbone_units=12, return_sequences=False)
+    monkeypatch.setattr(cfc_scan_native, "cfc_scan_native", lambda *a, **k: calls.append(1) or kernel(*a, **k))
+    layer = CfC(4, 8, backbone_units=12, return_sequences=return_sequences, batch_first=batch_first)
     x, ts = torch.randn(3, 9, 4), torch.rand(3, 9)
+    if not batch_first:
+        x, ts = x.transpose(0, 1), ts.transpose(0, 1)
 
     def loss_and_grads():
         layer.zero_grad()
         y, h = layer(x, timespans=ts)
-        (y.square().sum() + h.sum()).backward()
+        (y.square().sum() + h.sum() if loss == "square" else y.sum()).backward()
         return y.detach(), [p.grad.clone() for p in layer.parameters()]
 
     (y1, g1), (y0, g0) = _both_ways(monkeypatch, loss_and_grads)

@@ -12,9 +12,16 @@
  * as a function pointer by scan_native.py, so they run exactly as fast as the products PyTorch
  * does for scan.py. Row-major (rows, cols) matrices are column-major (cols, rows) to sgemm_.
  *
- * Letters as in reference.py: B batch, T steps, H units, K backbone units; per step z = x_proj[t]
- * + h W_rec^T, a = act(z), u = a W_head^T + b_head = [ff1 | ff2 | t_a | t_b] (4H), then
- * ff_i = tanh(.), s = sigmoid(t_a ts + t_b), h' = ff1 (1 - s) + s ff2 (no_gate: ff1 + s ff2).
+ * Letters as in reference.py: B batch, T steps, H units, K backbone units; per step z = x_w[t]
+ * + b + h W_rec^T (x_w: the inputs times the backbone's input weights, b its bias), a = act(z),
+ * u = a W_head^T + b_head = [ff1 | ff2 | t_a | t_b] (4H), then ff_i = tanh(.),
+ * s = sigmoid(t_a ts + t_b), h' = ff1 (1 - s) + s ff2 (no_gate: ff1 + s ff2).
+ *
+ * The bias is added, and its gradient summed, here rather than by PyTorch: a product with a
+ * broadcast bias first copies the bias into every row of its output, and the bias's gradient is
+ * a separate pass over all T*B rows of dz; both cost more than the step loop's own additions. The
+ * states are handed out, and their gradients read, in the caller's layout (time- or batch-major,
+ * as strides), so neither needs a transposed copy.
  * Mode and activation ids come from variants.py (a test checks the enums).
  */
 #include <math.h>
@@ -106,12 +113,13 @@ static void gates_backward(int n, float keep1, float dt, const float *restrict d
     }
 }
 
-/* x_proj (T,B,K); ts (T,B); h0 (B,H); rec (K,H); head (4H,K); head_bias (4H).
- * Writes acts (T,B,K), gates (T,B,3H) = [ff1 | ff2 | s] per row, hs (T,B,H); u (B,4H) is scratch. */
+/* x_w (T,B,K); bias (K); ts (T,B); h0 (B,H); rec (K,H); head (4H,K); head_bias (4H).
+ * Writes acts (T,B,K), gates (T,B,3H) = [ff1 | ff2 | s] per row, hs (T,B,H), and the states again
+ * into out: step t of sample b at out + t out_t + b out_b; u (B,4H) is scratch. */
 void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int mode, int act, void *sgemm_ptr,
-                       const float *x_proj, const float *ts, const float *h0, const float *rec,
+                       const float *x_w, const float *bias, const float *ts, const float *h0, const float *rec,
                        const float *head, const float *head_bias, float *acts, float *gates, float *hs,
-                       float *u)
+                       float *out, int64_t out_t, int64_t out_b, float *u)
 {
     sgemm_t sgemm = (sgemm_t)sgemm_ptr;
     int b_ = (int)B, h_ = (int)H, k_ = (int)K, g_ = (int)(4 * H);
@@ -119,7 +127,11 @@ void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int mode, int
         const float *h_prev = t == 0 ? h0 : hs + (t - 1) * B * H;
         float *a = acts + t * B * K;
         /* z is built in a, then activated in place. */
-        memcpy(a, x_proj + t * B * K, (size_t)(B * K) * sizeof(float));
+        for (int64_t b = 0; b < B; b++) {
+            const float *restrict xb = x_w + (t * B + b) * K;
+            float *restrict ab = a + b * K;
+            for (int64_t k = 0; k < K; k++) ab[k] = xb[k] + bias[k];
+        }
         gemm(sgemm, b_, k_, h_, h_prev, rec, 1, 1.0f, a);
         activate(a, a, B * K, act);
         gemm(sgemm, b_, g_, k_, a, head, 1, 0.0f, u);
@@ -133,6 +145,7 @@ void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int mode, int
             float *restrict hb = hs + (t * B + b) * H;
             const float dt = ts[t * B + b];
             gates_forward(H, keep1, dt, u1, u2, ua, ub, c1, c2, ca, cb, g1, g2, gs, hb);
+            memcpy(out + t * out_t + b * out_b, hb, (size_t)H * sizeof(float));
         }
     }
 }
@@ -146,22 +159,24 @@ static void gemm_accumulate_tn(sgemm_t sgemm, int m, int n, int rows, const floa
     sgemm("N", "T", &n, &m, &rows, &one, b, &n, a, &m, &one, c, &n);
 }
 
-/* dhs (T,B,H): the loss's gradient on each output state; h0, hs (T,B,H), acts and gates from the
- * forward; the rest as in the forward. Writes dz (T,B,K) (the gradient of the backbone's
- * pre-activation, hence of x_proj), the weight gradients d_rec (K,H), d_head (4H,K), d_head_bias
- * (4H), and carry (B,H): on return the gradient of h0. The heads' gradients of `chunk` steps at a
+/* dhs: the loss's gradient on each output state, step t of sample b at dhs + t dhs_t + b dhs_b;
+ * h0, hs (T,B,H), acts and gates from the forward; the rest as in the forward. Writes dz (T,B,K)
+ * (the gradient of the backbone's pre-activation, hence of x_w), the gradients d_bias (K),
+ * d_rec (K,H), d_head (4H,K), d_head_bias (4H), and carry (B,H): on return the gradient of h0. The heads' gradients of `chunk` steps at a
  * time live in du (chunk,B,4H) and are summed into d_head (and dz into d_rec) while they are
  * still in cache, instead of being written out for all T steps and read back. da (B,K) is scratch. */
 void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t chunk, int mode, int act,
-                        void *sgemm_ptr, const float *dhs, const float *ts, const float *h0, const float *hs,
-                        const float *rec, const float *head, const float *acts, const float *gates, float *du,
-                        float *dz, float *d_rec, float *d_head, float *d_head_bias, float *carry, float *da)
+                        void *sgemm_ptr, const float *dhs, int64_t dhs_t, int64_t dhs_b, const float *ts,
+                        const float *h0, const float *hs, const float *rec, const float *head, const float *acts,
+                        const float *gates, float *du, float *dz, float *d_bias, float *d_rec, float *d_head,
+                        float *d_head_bias, float *carry, float *da)
 {
     sgemm_t sgemm = (sgemm_t)sgemm_ptr;
     int b_ = (int)B, h_ = (int)H, k_ = (int)K, g_ = (int)(4 * H);
     const float keep1 = mode == NO_GATE ? 1.0f : 0.0f;
     memset(carry, 0, (size_t)(B * H) * sizeof(float));
     memset(d_head_bias, 0, (size_t)(4 * H) * sizeof(float));
+    memset(d_bias, 0, (size_t)K * sizeof(float));
     memset(d_rec, 0, (size_t)(K * H) * sizeof(float));
     memset(d_head, 0, (size_t)(4 * H * K) * sizeof(float));
     for (int64_t t = T - 1; t >= 0; t--) {
@@ -169,7 +184,7 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t chun
         float *du_t = du + (t - first) * B * 4 * H;
         for (int64_t b = 0; b < B; b++) {
             const float *restrict g1 = gates + (t * B + b) * 3 * H, *restrict g2 = g1 + H, *restrict gs = g1 + 2 * H;
-            const float *restrict dh_out = dhs + (t * B + b) * H;
+            const float *restrict dh_out = dhs + t * dhs_t + b * dhs_b;
             float *restrict d1 = du_t + b * 4 * H, *restrict d2 = d1 + H, *restrict da_ = d1 + 2 * H,
                   *restrict db = d1 + 3 * H;
             float *restrict cb = carry + b * H;
@@ -180,6 +195,10 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t chun
         gemm(sgemm, b_, k_, g_, du_t, head, 0, 0.0f, da);
         float *dz_t = dz + t * B * K;
         activate_backward(dz_t, da, acts + t * B * K, B * K, act);
+        for (int64_t b = 0; b < B; b++) {
+            const float *restrict dzb = dz_t + b * K;
+            for (int64_t k = 0; k < K; k++) d_bias[k] += dzb[k];
+        }
         gemm(sgemm, b_, h_, k_, dz_t, rec, 0, 0.0f, carry);
         if (t == first) {
             const int64_t last = first + chunk - 1 < T - 1 ? first + chunk - 1 : T - 1;
