@@ -4,6 +4,7 @@ Training step = forward + backward + Adam step on a batch of 64 sequences of 200
 inputs (float32). Streaming = one single-step call of a 19-neuron NCP CfC with batch 1 (no grad).
 
     python benchmarks/bench_core.py [--threads 1,2] [--repeats 7]
+    python benchmarks/bench_core.py --step-only --threads 1 --repeats 40   # to compare checkouts
 
 Prints each configuration's median time and the ratios the liquid-core issue sets as targets.
 The CfC step and its matrix-product floor are also timed in alternation (``--pairs`` pairs), so
@@ -102,10 +103,27 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--stream-steps", type=int, default=1000)
     parser.add_argument("--pairs", type=int, default=30, help="alternating CfC step / floor timings")
+    parser.add_argument("--step-only", action="store_true",
+                        help="print only the liquidts CfC-64 train step's median in ms (run it in two checkouts "
+                             "alternately to compare them)")
     args = parser.parse_args()
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
-        run_all(args, threads)
+        if args.step_only:
+            print(f"{cfc_step_seconds(args.repeats) * 1e3:.2f}")
+        else:
+            run_all(args, threads)
+
+
+def cfc_step_seconds(repeats: int) -> float:
+    """The median liquidts CfC-64 training step, as ``run_all`` times it."""
+    from ncps import torch as ncps_torch
+
+    from liquidts.nn import from_ncps
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 200, 8)
+    return time_call(train_step_fn(from_ncps(ncps_torch.CfC(8, 64)), x), repeats)
 
 
 def run_all(args, threads: int):
