@@ -16,11 +16,11 @@ from liquidts.kernels import native
 _SOURCE = Path(__file__).with_name("scan.c")
 _I, _P = native.int64, native.pointer
 _SIGNATURES = {
-    # T, U, B, N, E, v0, base, h, cm, src, dst, sigma, bias, werev, w, out, V, S, D, work
-    "ltc_forward": (None, [_I] * 5 + [_P] * 15),
-    # T, U, B, N, E, h, cm, src, dst, sigma, werev, w, out, V, S, D, dout,
-    # dv0, dbase, dcm, dsigma, dbias, dwerev, dw, work
-    "ltc_backward": (None, [_I] * 5 + [_P] * 20),
+    # T, U, B, N, E, v0, base, h, cm, src, dst, sigma, bias, werev, w, out, V, D, work
+    "ltc_forward": (None, [_I] * 5 + [_P] * 14),
+    # T, U, B, N, E, h, cm, src, dst, sigma, bias, werev, w, out, V, D, dout,
+    # dv0, dbase, dcm, dsigma, dbias, dwerev, dw, work, acc
+    "ltc_backward": (None, [_I] * 5 + [_P] * 21),
 }
 
 
@@ -51,9 +51,9 @@ def _c(t: torch.Tensor) -> torch.Tensor:
 
 def _addresses(named: dict) -> list:
     """Checked addresses (:func:`~liquidts.kernels.native.address`) of the named tensors, in order:
-    the synapse indices are int64, everything else float32."""
-    return [native.address(t, name, torch.int64 if name in ("src", "dst") else torch.float32)
-            for name, t in named.items()]
+    the synapse indices are int64, the backward's accumulators float64, everything else float32."""
+    dtypes = {"src": torch.int64, "dst": torch.int64, "acc": torch.float64}
+    return [native.address(t, name, dtypes.get(name, torch.float32)) for name, t in named.items()]
 
 
 class _LTCScanNative(torch.autograd.Function):
@@ -65,22 +65,22 @@ class _LTCScanNative(torch.autograd.Function):
         h_t = _c(h.reshape(steps, batch))
         cm, src, dst, sigma, bias, werev, w = (_c(t) for t in (cm, src, dst, sigma, bias, werev, w))
         out = base.new_empty(steps, n, batch)
-        # What the backward reads (T*U*B*(2N+E) numbers), only when a gradient is wanted.
-        V, S, D = ((base.new_empty(steps * unfolds, n, batch), base.new_empty(steps * unfolds, e, batch),
-                    base.new_empty(steps * unfolds, n, batch)) if keep else (None, None, None))
-        work = base.new_empty((4 * n + 1) * batch)
+        # What the backward reads (T*U*B*2N numbers; it recomputes the synapses' activations), only
+        # when a gradient is wanted.
+        V, D = ((base.new_empty(steps * unfolds, n, batch), base.new_empty(steps * unfolds, n, batch))
+                if keep else (None, None))
+        work = base.new_empty(4 * n * batch)
         tensors = dict(v0=v0_t, base=base_t, h=h_t, cm=cm, src=src, dst=dst, sigma=sigma, bias=bias,
-                       werev=werev, w=w, out=out, V=V, S=S, D=D, work=work)
+                       werev=werev, w=w, out=out, V=V, D=D, work=work)
         library().ltc_forward(steps, unfolds, batch, n, e, *_addresses(tensors))
         ctx.unfolds = unfolds
-        # The bias does not enter the backward.
-        ctx.save_for_backward(h_t, cm, src, dst, sigma, werev, w, out, V, S, D)
+        ctx.save_for_backward(h_t, cm, src, dst, sigma, bias, werev, w, out, V, D)
         return out.permute(0, 2, 1)  # (T, B, N)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dout):
-        h_t, cm, src, dst, sigma, werev, w, out, V, S, D = ctx.saved_tensors
+        h_t, cm, src, dst, sigma, bias, werev, w, out, V, D = ctx.saved_tensors
         steps, n, batch = out.shape
         e = src.numel()
         dout_t = _c(dout.permute(0, 2, 1))  # (T, N, B)
@@ -88,10 +88,11 @@ class _LTCScanNative(torch.autograd.Function):
         dbase = out.new_empty(steps, 2 * n, batch)
         dcm = torch.empty_like(cm)
         dsigma, dbias, dwerev, dw = (torch.empty_like(sigma) for _ in range(4))
-        work = out.new_empty((5 * n + 4 * e) * batch)
-        tensors = dict(h=h_t, cm=cm, src=src, dst=dst, sigma=sigma, werev=werev, w=w, out=out, V=V, S=S, D=D,
-                       dout=dout_t, dv0=dv0, dbase=dbase, dcm=dcm, dsigma=dsigma, dbias=dbias, dwerev=dwerev,
-                       dw=dw, work=work)
+        work = out.new_empty(5 * n * batch)
+        acc = torch.empty(4 * e, dtype=torch.float64)
+        tensors = dict(h=h_t, cm=cm, src=src, dst=dst, sigma=sigma, bias=bias, werev=werev, w=w, out=out, V=V,
+                       D=D, dout=dout_t, dv0=dv0, dbase=dbase, dcm=dcm, dsigma=dsigma, dbias=dbias,
+                       dwerev=dwerev, dw=dw, work=work, acc=acc)
         library().ltc_backward(steps, ctx.unfolds, batch, n, e, *_addresses(tensors))
         return (None, None, dv0.t(), dbase.permute(0, 2, 1), None, dcm, None, None, dsigma, dbias, dwerev, dw)
 

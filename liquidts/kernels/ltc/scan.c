@@ -12,6 +12,13 @@
  *
  * Letters: T steps, U unfolds, B batch, N neurons, E synapses. Shapes are given innermost last.
  *
+ * The backward recomputes each synapse's activation from the stored potentials instead of reading
+ * it back: stored, the activations are T*U*E*B floats (about a gigabyte for a fully connected
+ * 64-neuron LTC over a batch of 128 sequences of 75 steps), whose writing, page faults and reading
+ * cost far more than one exponential each. For the same reason the synapse parameters' gradients
+ * are summed over the batch at every unfold (into double accumulators) rather than kept per batch
+ * lane until the end.
+ *
  * Divisions by the denominator run in double: under -ffast-math a float division is a reciprocal
  * estimate, which is 0 once the denominator passes 2^126 (a long gap times a conductance), and the
  * potential with it (stable_math.h says why); in double, every finite denominator divides exactly.
@@ -23,17 +30,15 @@
 #include "stable_math.h"
 
 /* v0 (N,B); base (T,2N,B) drive | conductance; h (T,B); cm (N); synapses src, dst, sigma, bias,
- * werev, w (E). Writes out (T,N,B) and, when the backward will run (V, S, D not NULL), V (T*U,N,B)
- * the potentials before each unfold, S (T*U,E,B) the synapse activations and D (T*U,N,B) the
- * denominators. work: (4*N + 1)*B floats. */
+ * werev, w (E). Writes out (T,N,B) and, when the backward will run (V, D not NULL), V (T*U,N,B)
+ * the potentials before each unfold and D (T*U,N,B) the denominators. work: 4*N*B floats. */
 void ltc_forward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
                  const float *v0, const float *base, const float *h, const float *cm,
                  const int64_t *src, const int64_t *dst, const float *sigma, const float *bias,
                  const float *werev, const float *w,
-                 float *out, float *V, float *S, float *D, float *work)
+                 float *out, float *V, float *D, float *work)
 {
     float *num = work, *cond = work + N * B, *spare[2] = {work + 2 * N * B, work + 3 * N * B};
-    float *act = work + 4 * N * B;  /* one synapse's activations when S is not kept */
     const float *v = v0;
     for (int64_t t = 0; t < T; t++) {
         const float *ht = h + t * B;
@@ -48,11 +53,10 @@ void ltc_forward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
             memcpy(cond, bt + N * B, sizeof(float) * N * B);
             for (int64_t e = 0; e < E; e++) {
                 const float *vs = v + src[e] * B;
-                float *s = S ? S + (i * E + e) * B : act, *nd = num + dst[e] * B, *cd = cond + dst[e] * B;
+                float *nd = num + dst[e] * B, *cd = cond + dst[e] * B;
                 float sg = sigma[e], bi = bias[e], we = werev[e], ww = w[e];
                 for (int64_t b = 0; b < B; b++) {
                     float a = stable_sigmoid(sg * vs[b] + bi);
-                    s[b] = a;
                     nd[b] += we * a;
                     cd[b] += ww * a;
                 }
@@ -73,28 +77,27 @@ void ltc_forward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
 }
 
 /* Gradients of sum(dout * out). dout (T,N,B). Writes dv0 (N,B), dbase (T,2N,B), dcm (N) and the
- * synapse gradients (E). work: (4*N + 4*E + N)*B floats, of which the last part sums the
- * parameter gradients per batch lane until the end. */
+ * synapse gradients (E). work: 5*N*B floats; acc: 4*E doubles, the synapse gradients' sums. */
 void ltc_backward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
                   const float *h, const float *cm,
-                  const int64_t *src, const int64_t *dst, const float *sigma,
+                  const int64_t *src, const int64_t *dst, const float *sigma, const float *bias,
                   const float *werev, const float *w,
-                  const float *out, const float *V, const float *S, const float *D, const float *dout,
+                  const float *out, const float *V, const float *D, const float *dout,
                   float *dv0, float *dbase, float *dcm, float *dsigma, float *dbias,
-                  float *dwerev, float *dw, float *work)
+                  float *dwerev, float *dw, float *work, double *acc)
 {
     size_t NB = sizeof(float) * N * B;
     float *carry = work, *gnum = work + N * B, *gcond = work + 2 * N * B, *next = work + 3 * N * B;
-    float *acc = work + 4 * N * B;
-    float *a_sigma = acc, *a_bias = acc + E * B, *a_werev = acc + 2 * E * B, *a_w = acc + 3 * E * B;
-    float *a_cm = acc + 4 * E * B;
-    memset(acc, 0, sizeof(float) * (4 * E + N) * B);
+    float *a_cm = work + 4 * N * B;
+    double *a_sigma = acc, *a_bias = acc + E, *a_werev = acc + 2 * E, *a_w = acc + 3 * E;
+    memset(acc, 0, sizeof(double) * 4 * E);
+    memset(a_cm, 0, NB);
     memset(carry, 0, NB);
     memset(dbase, 0, sizeof(float) * T * 2 * N * B);
     for (int64_t i = T * U - 1; i >= 0; i--) {
         int64_t t = i / U;
         const float *ht = h + t * B;
-        const float *Vi = V + i * N * B, *Si = S + i * E * B, *Di = D + i * N * B;
+        const float *Vi = V + i * N * B, *Di = D + i * N * B;
         const float *after = (i % U == U - 1) ? out + t * N * B : V + (i + 1) * N * B;
         float *db = dbase + t * 2 * N * B;
         if (i % U == U - 1)
@@ -114,31 +117,34 @@ void ltc_backward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
             }
         }
         for (int64_t e = 0; e < E; e++) {
-            const float *s = Si + e * B, *vs = Vi + src[e] * B;
-            const float *gn = gnum + dst[e] * B, *gc = gcond + dst[e] * B;
-            float *nx = next + src[e] * B;
-            float *as = a_sigma + e * B, *ab = a_bias + e * B, *awe = a_werev + e * B, *aw = a_w + e * B;
-            float sg = sigma[e], we = werev[e], ww = w[e];
+            const float *restrict vs = Vi + src[e] * B;
+            const float *restrict gn = gnum + dst[e] * B, *restrict gc = gcond + dst[e] * B;
+            float *restrict nx = next + src[e] * B;
+            float sg = sigma[e], bi = bias[e], we = werev[e], ww = w[e];
+            float s_sigma = 0.0f, s_bias = 0.0f, s_werev = 0.0f, s_w = 0.0f;
             for (int64_t b = 0; b < B; b++) {
-                float a = s[b];
+                float a = stable_sigmoid(sg * vs[b] + bi);  /* the forward's activation, recomputed */
                 float ds = we * gn[b] + ww * gc[b];
                 float dx = ds * a * (1.0f - a);
-                awe[b] += gn[b] * a;
-                aw[b] += gc[b] * a;
-                as[b] += dx * vs[b];
-                ab[b] += dx;
+                s_werev += gn[b] * a;
+                s_w += gc[b] * a;
+                s_sigma += dx * vs[b];
+                s_bias += dx;
                 nx[b] += dx * sg;
             }
+            a_sigma[e] += s_sigma;
+            a_bias[e] += s_bias;
+            a_werev[e] += s_werev;
+            a_w[e] += s_w;
         }
         memcpy(carry, next, NB);
     }
     memcpy(dv0, carry, NB);
     for (int64_t e = 0; e < E; e++) {
-        float s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-        for (int64_t b = 0; b < B; b++) {
-            s1 += a_sigma[e * B + b]; s2 += a_bias[e * B + b]; s3 += a_werev[e * B + b]; s4 += a_w[e * B + b];
-        }
-        dsigma[e] = s1; dbias[e] = s2; dwerev[e] = s3; dw[e] = s4;
+        dsigma[e] = (float)a_sigma[e];
+        dbias[e] = (float)a_bias[e];
+        dwerev[e] = (float)a_werev[e];
+        dw[e] = (float)a_w[e];
     }
     for (int64_t n = 0; n < N; n++) {
         float s = 0;
