@@ -17,8 +17,9 @@ LTC paths: ``"c"`` (the fused solver in C, float32 on the CPU), ``"scan"`` (the 
 sparse wirings), ``"loop"`` (the fused solver step by step, autograd: memory cell, timespans that
 need a gradient, dense wirings), ``"ode"`` (a torchdiffeq solver step by step).
 
-Paths of the readout's ``dropout(tanh(x))`` (``liquidts.kernels.tanh_dropout``): ``"c"`` (float32
-on the CPU) and ``"reference"`` (PyTorch operations, every other call); both draw the same masks.
+Paths of the readout's ``dropout(tanh(x))`` (``liquidts.kernels.tanh_dropout``) and of the LTC's
+input synapses (``liquidts.kernels.ltc.sensory``): ``"c"`` (float32 on the CPU) and ``"reference"``
+(PyTorch operations, every other call); the dropout paths draw the same masks.
 
 Every path computes the same function; a path is taken only for calls it computes exactly. The
 decisions are pure functions of what the call is (device type, dtype, cell shapes, mode,
@@ -42,6 +43,7 @@ CFC_BACKENDS = ("auto", "torch", "triton")
 CFC_PATHS = ("reference", "triton", "c", "inference", "c_train", "scan")
 LTC_PATHS = ("c", "scan", "loop", "ode")
 TANH_DROPOUT_PATHS = ("c", "reference")
+LTC_SENSORY_PATHS = ("c", "reference")
 
 #: Cascaded cells (wiring layers) and backbone layers after the first the Triton kernels hold.
 TRITON_MAX_CELLS = 3
@@ -122,12 +124,12 @@ def choose_cfc_path(*, device_type: str, dtype: torch.dtype, backend: str, mode:
                 raise type(refusal)(f"backend='triton' cannot run this call: {refusal}")
             raise RuntimeError(f"backend='triton' cannot run: {reason}")
     if grad:
-        if (device_type == "cpu" and dtype is torch.float32 and n_cells == 1 and has_backbone and n_hidden == 0
-                and mode in TRAIN_MODES and activation in TRAIN_ACTIVATIONS and c_train_reason() is None):
+        if (n_cells == 1 and has_backbone and n_hidden == 0 and mode in TRAIN_MODES
+                and activation in TRAIN_ACTIVATIONS and _c_runs(device_type, dtype, c_train_reason)):
             return "c_train"
         return "scan"
-    if (device_type == "cpu" and dtype is torch.float32 and (not has_backbone or activation in ACTIVATION_IDS)
-            and step_work <= C_MAX_STEP_WORK and c_reason() is None):
+    if ((not has_backbone or activation in ACTIVATION_IDS) and step_work <= C_MAX_STEP_WORK
+            and _c_runs(device_type, dtype, c_reason)):
         return "c"
     return "inference"
 
@@ -143,7 +145,7 @@ def choose_ltc_path(*, device_type: str, dtype: torch.dtype, solver: str, mixed_
         return "ode"
     if mixed_memory or timespans_need_grad:
         return "loop"
-    if device_type == "cpu" and dtype is torch.float32 and c_reason() is None:
+    if _c_runs(device_type, dtype, c_reason):
         return "c"
     return "scan" if sparse else "loop"
 
@@ -151,6 +153,16 @@ def choose_ltc_path(*, device_type: str, dtype: torch.dtype, solver: str, mixed_
 def choose_tanh_dropout_path(*, device_type: str, dtype: torch.dtype, c_reason: Reason) -> str:
     """The ``dropout(tanh(x))`` path (one of :data:`TANH_DROPOUT_PATHS`) for a call; ``c_reason``:
     why the C kernel cannot run here."""
-    if device_type == "cpu" and dtype is torch.float32 and c_reason() is None:
-        return "c"
-    return "reference"
+    return "c" if _c_runs(device_type, dtype, c_reason) else "reference"
+
+
+def choose_ltc_sensory_path(*, device_type: str, dtype: torch.dtype, c_reason: Reason) -> str:
+    """The path of the LTC's input synapses (one of :data:`LTC_SENSORY_PATHS`) for a call;
+    ``c_reason``: why the C kernel cannot run here."""
+    return "c" if _c_runs(device_type, dtype, c_reason) else "reference"
+
+
+def _c_runs(device_type: str, dtype: torch.dtype, c_reason: Reason) -> bool:
+    """Whether a C kernel takes a call: every C kernel computes in float32 on the CPU; the
+    machine is asked (``c_reason``) only then."""
+    return device_type == "cpu" and dtype is torch.float32 and c_reason() is None

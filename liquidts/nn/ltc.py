@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from liquidts.kernels import dispatch
-from liquidts.kernels.ltc import Synapses, ltc_scan, ltc_scan_native, native_unavailable_reason
+from liquidts.kernels.ltc import Synapses, ltc_scan, ltc_scan_native, native_unavailable_reason, sensory_terms
 from liquidts.nn._inputs import one_step, prepare_call
 from liquidts.nn.memory import MemoryCell
 from liquidts.nn.ode import ADAPTIVE, check_solver, ltc_ode_step
@@ -137,11 +137,11 @@ class LTCCell(nn.Module):
     def input_terms(self, x: torch.Tensor) -> torch.Tensor:
         """Input synapses' contributions to drive and conductance, (..., 2N), for mapped x (..., I).
 
-        Inputs are known in advance, so a layer computes this for all steps at once.
+        Inputs are known in advance, so a layer computes this for all steps at once
+        (``kernels/ltc/sensory.py``).
         """
-        act = self._positive(self.sensory_w) * torch.sigmoid(
-            (x.unsqueeze(-1) - self.sensory_mu) * self.sensory_sigma) * self.sensory_sparsity_mask  # (..., I, N)
-        return torch.cat([(act * self.sensory_erev).sum(-2), act.sum(-2)], dim=-1)
+        w = self._positive(self.sensory_w) * self.sensory_sparsity_mask  # (I, N)
+        return sensory_terms(x, w, self.sensory_sigma, self.sensory_mu, self.sensory_erev)
 
     def dynamics(self, edges: bool = True) -> dict:
         """The internal synapses' parameters in the form :meth:`currents` uses, once per call.

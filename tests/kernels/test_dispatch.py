@@ -4,7 +4,8 @@ with or without Triton, is decided here without one."""
 import pytest
 import torch
 
-from liquidts.kernels.dispatch import C_MAX_STEP_WORK, choose_cfc_path, choose_ltc_path, choose_tanh_dropout_path
+from liquidts.kernels.dispatch import (C_MAX_STEP_WORK, choose_cfc_path, choose_ltc_path, choose_ltc_sensory_path,
+                                       choose_tanh_dropout_path)
 
 
 def _never():
@@ -122,9 +123,10 @@ def test_ltc_paths():
         assert ltc(solver=solver, mixed_memory=True, c_reason=_never) == "ode"
 
 
-def test_tanh_dropout_paths():
-    assert choose_tanh_dropout_path(device_type="cpu", dtype=torch.float32, c_reason=lambda: None) == "c"
-    assert choose_tanh_dropout_path(device_type="cpu", dtype=torch.float32, c_reason=lambda: "no compiler") == "reference"
+@pytest.mark.parametrize("choose", [choose_tanh_dropout_path, choose_ltc_sensory_path], ids=["tanh_dropout", "ltc_sensory"])
+def test_c_or_reference_paths(choose):
+    assert choose(device_type="cpu", dtype=torch.float32, c_reason=lambda: None) == "c"
+    assert choose(device_type="cpu", dtype=torch.float32, c_reason=lambda: "no compiler") == "reference"
     for dtype in (torch.float64, torch.bfloat16):
-        assert choose_tanh_dropout_path(device_type="cpu", dtype=dtype, c_reason=_never) == "reference"
-    assert choose_tanh_dropout_path(device_type="cuda", dtype=torch.float32, c_reason=_never) == "reference"
+        assert choose(device_type="cpu", dtype=dtype, c_reason=_never) == "reference"
+    assert choose(device_type="cuda", dtype=torch.float32, c_reason=_never) == "reference"

@@ -25,6 +25,7 @@ from liquidts.kernels.cfc import scan_native as cfc_scan_native
 from liquidts.kernels.cfc.variants import TRAIN_ACTIVATIONS, TRAIN_MODES
 from liquidts.kernels.ltc import native as ltc_native
 from liquidts.kernels.ltc import Synapses, ltc_scan, ltc_scan_native
+from liquidts.kernels.ltc import sensory as ltc_sensory
 from liquidts.kernels.tanh_dropout import native as tanh_dropout_native
 from liquidts.nn import LTC, CfC
 from liquidts.wirings import NCP, AutoNCP, FullyConnected, Random
@@ -100,6 +101,36 @@ def test_ltc_scan_matches_pytorch_scan(wiring, batch, steps, unfolds):
     got = torch.autograd.grad((out * probe).sum(), leaves)
     for name, g, e in zip(["base", "v0", "cm", "sigma", "bias", "werev", "w"], got, expected):
         torch.testing.assert_close(g, e, **TOL, msg=lambda m, name=name: f"d {name}: {m}")
+
+
+@pytest.mark.parametrize("shape", [(7, 3, 5), (2, 300, 4, 6), (0, 3, 2)], ids=["rows", "blocks", "empty"])
+def test_ltc_sensory_kernel_matches_the_reference(shape):
+    """Forward and every gradient; 600 rows span three of the backward's blocks of summed rows;
+    a masked (zero) weight, and inputs of 1e30 that saturate the sigmoid, stay finite."""
+    *lead, inputs, neurons = shape
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(*lead, inputs, generator=gen) * 2.0
+    if x.numel():
+        x.view(-1)[0] = 1e30
+    w = torch.rand(inputs, neurons, generator=gen)
+    w[0, 0] = 0.0  # a synapse the wiring leaves out
+    params = [w, torch.rand(inputs, neurons, generator=gen) * 5 + 3, torch.rand(inputs, neurons, generator=gen),
+              torch.randn(inputs, neurons, generator=gen)]
+    leaves = [x] + params
+    results = []
+    for fn in (ltc_sensory.sensory_reference, ltc_sensory.sensory_terms):
+        inputs_ = [t.clone().requires_grad_() for t in leaves]
+        out = fn(*inputs_)
+        probe = torch.randn(out.shape, generator=torch.Generator().manual_seed(6))
+        (out * probe).sum().backward()
+        results.append((out.detach(), [t.grad for t in inputs_]))
+    (ref, ref_grads), (got, got_grads) = results
+    assert got.shape == (*lead, 2 * neurons) and torch.isfinite(got).all()
+    torch.testing.assert_close(got, ref, **TOL)
+    for name, a, b in zip(["x", "w", "sigma", "mu", "erev"], got_grads, ref_grads):
+        if b.numel():
+            _assert_grads_close(a, b, name)
+        assert a.shape == b.shape, name
 
 
 @pytest.mark.parametrize("wiring", [NCP(3, 2, 2, 2, 2, 1, 2), FullyConnected(6)], ids=["ncp", "full"])
@@ -371,8 +402,8 @@ def test_c_enums_are_the_variants_table(module, modes, activations):
     assert parsed == [{k.upper(): MODE_IDS[k] for k in modes}, {k.upper(): ACTIVATION_IDS[k] for k in activations}]
 
 
-@pytest.mark.parametrize("module", [cfc_native, cfc_scan_native, ltc_native, tanh_dropout_native],
-                         ids=["cfc", "cfc_train", "ltc", "tanh_dropout"])
+@pytest.mark.parametrize("module", [cfc_native, cfc_scan_native, ltc_native, ltc_sensory, tanh_dropout_native],
+                         ids=["cfc", "cfc_train", "ltc", "ltc_sensory", "tanh_dropout"])
 def test_every_c_function_has_a_ctypes_signature_of_its_arity(module):
     prototypes = dict(re.findall(r"^void (\w+)\(([^)]*)\)", module._SOURCE.read_text(), re.M))
     assert set(prototypes) == set(module._SIGNATURES)
@@ -435,6 +466,21 @@ def test_loading_the_kernels_leaves_subnormal_numbers_alone():
     assert float(out) > 0.0
 
 
+def test_the_kernels_flush_subnormals_only_while_they_run():
+    """Each kernel call sets flush-to-zero for its own duration (denormals.h) and restores the
+    caller's setting: subnormal arithmetic in PyTorch afterwards is unchanged."""
+    from liquidts.kernels.tanh_dropout import tanh_dropout
+
+    x = torch.randn(2, 5, 3)
+    for layer in (LTC(3, 6), CfC(3, 8)):  # the LTC's solver and input synapses; the CfC training kernel
+        y, _ = layer(x)
+        y.sum().backward()
+    with torch.no_grad():
+        CfC(3, AutoNCP(8, 2))(x)  # the CfC inference kernel
+    tanh_dropout(torch.randn(64, requires_grad=True), 0.5, True).sum().backward()
+    assert (torch.tensor([1e-39]) * 1.0).item() > 0.0
+
+
 def _fake_compiler(tmp_path, script: str):
     cc = tmp_path / "fake-cc"
     cc.write_text("#!/bin/sh\n" + script + "\n")
@@ -463,9 +509,10 @@ def test_an_unbuildable_kernel_warns_once_per_process_and_falls_back(tmp_path, m
         with torch.no_grad():
             results = [layer(x)[0] for layer in (ltc, cfc, ltc, cfc)]
     messages = sorted(str(w.message) for w in caught)
-    assert len(messages) == 2, messages
+    assert len(messages) == 3, messages  # the CfC's inference kernel, the LTC's solver and its input synapses
     assert "inference.c is not available" in messages[0] and "no licence" in messages[0]
     assert "scan.c is not available" in messages[1]
+    assert "sensory.c is not available" in messages[2]
     monkeypatch.setattr(native, "_libraries", {})
     monkeypatch.setenv("LIQUIDTS_NATIVE", "0")
     with warnings.catch_warnings():

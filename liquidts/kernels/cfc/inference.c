@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "denormals.h"
 #include "stable_math.h"
 
 enum { DEFAULT = 0, NO_GATE = 1, PURE = 2 };
@@ -59,6 +60,7 @@ static void linear(float *y, const float *x, const float *w, const float *mask, 
 void cfc_inference(int64_t B, int64_t T, int64_t L, const int64_t *sizes, const float *const *weights,
                    int mode, int act, const float *x, const float *ts, const float *h, float *out)
 {
+    const unsigned int fp_env = flush_denormals();
     int64_t total = 0, work = 0;
     int64_t G = mode == PURE ? 1 : 4;
     for (int64_t l = 0; l < L; l++) {
@@ -111,4 +113,5 @@ void cfc_inference(int64_t B, int64_t T, int64_t L, const int64_t *sizes, const 
             }
         }
     }
+    restore_denormals(fp_env);
 }

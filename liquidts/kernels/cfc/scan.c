@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "denormals.h"
 #include "stable_math.h"
 
 enum { DEFAULT = 0, NO_GATE = 1 };
@@ -121,6 +122,7 @@ void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int mode, int
                        const float *head, const float *head_bias, float *acts, float *gates, float *hs,
                        float *out, int64_t out_t, int64_t out_b, float *u)
 {
+    const unsigned int fp_env = flush_denormals();
     sgemm_t sgemm = (sgemm_t)sgemm_ptr;
     int b_ = (int)B, h_ = (int)H, k_ = (int)K, g_ = (int)(4 * H);
     for (int64_t t = 0; t < T; t++) {
@@ -148,6 +150,7 @@ void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int mode, int
             memcpy(out + t * out_t + b * out_b, hb, (size_t)H * sizeof(float));
         }
     }
+    restore_denormals(fp_env);
 }
 
 /* c (m, n) += a^T b for row-major a (rows, m), b (rows, n), c (m, n): a weight gradient summed
@@ -171,6 +174,7 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t chun
                         const float *gates, float *du, float *dz, float *d_bias, float *d_rec, float *d_head,
                         float *d_head_bias, float *carry, float *da)
 {
+    const unsigned int fp_env = flush_denormals();
     sgemm_t sgemm = (sgemm_t)sgemm_ptr;
     int b_ = (int)B, h_ = (int)H, k_ = (int)K, g_ = (int)(4 * H);
     const float keep1 = mode == NO_GATE ? 1.0f : 0.0f;
@@ -215,4 +219,5 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t chun
                                    hs + (from - 1) * B * H, d_rec);
         }
     }
+    restore_denormals(fp_env);
 }

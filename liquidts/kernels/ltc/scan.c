@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "denormals.h"
 #include "stable_math.h"
 
 /* v0 (N,B); base (T,2N,B) drive | conductance; h (T,B); cm (N); synapses src, dst, sigma, bias,
@@ -38,6 +39,7 @@ void ltc_forward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
                  const float *werev, const float *w,
                  float *out, float *V, float *D, float *work)
 {
+    const unsigned int fp_env = flush_denormals();
     float *num = work, *cond = work + N * B, *spare[2] = {work + 2 * N * B, work + 3 * N * B};
     const float *v = v0;
     for (int64_t t = 0; t < T; t++) {
@@ -74,6 +76,7 @@ void ltc_forward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
             v = vn;
         }
     }
+    restore_denormals(fp_env);
 }
 
 /* Gradients of sum(dout * out). dout (T,N,B). Writes dv0 (N,B), dbase (T,2N,B), dcm (N) and the
@@ -86,6 +89,7 @@ void ltc_backward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
                   float *dv0, float *dbase, float *dcm, float *dsigma, float *dbias,
                   float *dwerev, float *dw, float *work, double *acc)
 {
+    const unsigned int fp_env = flush_denormals();
     size_t NB = sizeof(float) * N * B;
     float *carry = work, *gnum = work + N * B, *gcond = work + 2 * N * B, *next = work + 3 * N * B;
     float *a_cm = work + 4 * N * B;
@@ -151,4 +155,5 @@ void ltc_backward(int64_t T, int64_t U, int64_t B, int64_t N, int64_t E,
         for (int64_t b = 0; b < B; b++) s += a_cm[n * B + b];
         dcm[n] = s;
     }
+    restore_denormals(fp_env);
 }

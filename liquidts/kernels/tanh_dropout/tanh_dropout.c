@@ -4,6 +4,7 @@
  * compiler vectorises them (tanhf through glibc's libmvec). */
 #include <stdint.h>
 
+#include "denormals.h"
 #include "stable_math.h"
 
 /* Whether element i is kept: the top 24 bits of splitmix64(seed + (i + 1) golden) >= threshold. */
@@ -20,6 +21,7 @@ static inline uint8_t kept(uint64_t seed, int64_t i, int64_t threshold)
 void tanh_dropout_forward(int64_t n, uint64_t seed, int64_t threshold, float scale, const float *x, float *y,
                           float *t, uint8_t *keep)
 {
+    const unsigned int fp_env = flush_denormals();
     for (int64_t i = 0; i < n; i++) {
         const float ti = stable_tanh(x[i]);
         const uint8_t k = kept(seed, i, threshold);
@@ -27,12 +29,15 @@ void tanh_dropout_forward(int64_t n, uint64_t seed, int64_t threshold, float sca
         keep[i] = k;
         y[i] = k ? ti * scale : 0.0f;
     }
+    restore_denormals(fp_env);
 }
 
 /* Its gradient: grad * scale * (1 - t^2) where kept, 0 where dropped. */
 void tanh_dropout_backward(int64_t n, float scale, const float *grad, const float *t, const uint8_t *keep,
                            float *out)
 {
+    const unsigned int fp_env = flush_denormals();
     for (int64_t i = 0; i < n; i++)
         out[i] = keep[i] ? grad[i] * scale * (1.0f - t[i] * t[i]) : 0.0f;
+    restore_denormals(fp_env);
 }
