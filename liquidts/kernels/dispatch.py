@@ -150,9 +150,13 @@ def choose_ltc_path(*, device_type: str, dtype: torch.dtype, solver: str, mixed_
     return "scan" if sparse else "loop"
 
 
-def choose_tanh_dropout_path(*, device_type: str, dtype: torch.dtype, c_reason: Reason) -> str:
-    """The ``dropout(tanh(x))`` path (one of :data:`TANH_DROPOUT_PATHS`) for a call; ``c_reason``:
-    why the C kernel cannot run here."""
+def choose_tanh_dropout_path(*, device_type: str, dtype: torch.dtype, training: bool, grad: bool,
+                             c_reason: Reason) -> str:
+    """The ``dropout(tanh(x))`` path (one of :data:`TANH_DROPOUT_PATHS`) for a call; ``grad``: the
+    input needs a gradient; ``c_reason``: why the C kernel cannot run here. Outside training the C
+    path is a plain tanh without a backward, so a call that needs a gradient takes PyTorch's."""
+    if not training and grad:
+        return "reference"
     return "c" if _c_runs(device_type, dtype, c_reason) else "reference"
 
 
@@ -164,5 +168,8 @@ def choose_ltc_sensory_path(*, device_type: str, dtype: torch.dtype, c_reason: R
 
 def _c_runs(device_type: str, dtype: torch.dtype, c_reason: Reason) -> bool:
     """Whether a C kernel takes a call: every C kernel computes in float32 on the CPU; the
-    machine is asked (``c_reason``) only then."""
-    return device_type == "cpu" and dtype is torch.float32 and c_reason() is None
+    machine is asked (``c_reason``) only then. Never under ``torch.jit.trace`` (and so ONNX
+    export): a trace records PyTorch operations only, and a kernel's ctypes call would vanish from
+    it, leaving its output tensor unwritten."""
+    return (device_type == "cpu" and dtype is torch.float32 and not torch.jit.is_tracing()
+            and c_reason() is None)

@@ -1,6 +1,8 @@
 """The path decisions of ``liquidts.kernels.dispatch``, as pure functions: what a call runs on a GPU,
 with or without Triton, is decided here without one."""
 
+import functools
+
 import pytest
 import torch
 
@@ -123,10 +125,21 @@ def test_ltc_paths():
         assert ltc(solver=solver, mixed_memory=True, c_reason=_never) == "ode"
 
 
-@pytest.mark.parametrize("choose", [choose_tanh_dropout_path, choose_ltc_sensory_path], ids=["tanh_dropout", "ltc_sensory"])
-def test_c_or_reference_paths(choose):
+def _check_c_or_reference(choose):
     assert choose(device_type="cpu", dtype=torch.float32, c_reason=lambda: None) == "c"
     assert choose(device_type="cpu", dtype=torch.float32, c_reason=lambda: "no compiler") == "reference"
     for dtype in (torch.float64, torch.bfloat16):
         assert choose(device_type="cpu", dtype=dtype, c_reason=_never) == "reference"
     assert choose(device_type="cuda", dtype=torch.float32, c_reason=_never) == "reference"
+
+
+def test_ltc_sensory_paths():
+    _check_c_or_reference(choose_ltc_sensory_path)
+
+
+def test_tanh_dropout_paths():
+    _check_c_or_reference(functools.partial(choose_tanh_dropout_path, training=True, grad=True))
+    _check_c_or_reference(functools.partial(choose_tanh_dropout_path, training=False, grad=False))
+    # Outside training the C path is a tanh without a backward.
+    assert choose_tanh_dropout_path(device_type="cpu", dtype=torch.float32, training=False, grad=True,
+                                    c_reason=_never) == "reference"

@@ -481,6 +481,29 @@ def test_the_kernels_flush_subnormals_only_while_they_run():
     assert (torch.tensor([1e-39]) * 1.0).item() > 0.0
 
 
+def test_a_traced_call_records_pytorch_operations_not_a_kernel():
+    """Under torch.jit.trace (ONNX export traces) no C kernel runs: its ctypes call would vanish
+    from the trace and leave an unwritten output. The trace then computes what eager computes on
+    inputs it never saw."""
+    from liquidts.kernels.tanh_dropout import tanh_dropout
+
+    class Outputs(torch.nn.Module):
+        def __init__(self, layer=None):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x):
+            return tanh_dropout(x, 0.3, False) if self.layer is None else self.layer(x)[0]
+
+    gen = torch.Generator().manual_seed(8)
+    modules = {"cfc": Outputs(CfC(3, AutoNCP(8, 2))), "ltc": Outputs(LTC(3, 6)), "tanh": Outputs()}
+    for name, module in modules.items():
+        with torch.no_grad():
+            traced = torch.jit.trace(module.eval(), torch.randn(2, 5, 3, generator=gen), check_trace=False)
+            x = torch.randn(2, 5, 3, generator=gen)
+            torch.testing.assert_close(traced(x), module(x), **TOL, msg=lambda m, name=name: f"{name}: {m}")
+
+
 def _fake_compiler(tmp_path, script: str):
     cc = tmp_path / "fake-cc"
     cc.write_text("#!/bin/sh\n" + script + "\n")

@@ -90,6 +90,22 @@ def test_gradient_is_tanh_derivative_where_kept():
     torch.testing.assert_close(g[kept], expected[kept], rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("native_on", ["1", "0"], ids=["c", "pytorch"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_outside_training_it_is_tanh_with_or_without_a_gradient(monkeypatch, native_on, shape):
+    """Without a gradient the C path's plain tanh; with one, autograd through fast_tanh. Inputs up
+    to 1e30 and down to -1e30 stay finite."""
+    monkeypatch.setenv("LIQUIDTS_NATIVE", native_on)
+    x = torch.randn(shape) * 4
+    x.view(-1)[0] = 1e30
+    x.view(-1)[-1] = -1e30
+    with torch.no_grad():
+        torch.testing.assert_close(tanh_dropout(x, 0.5, False), torch.tanh(x), **TOL)
+    leaf = x.clone().requires_grad_()
+    (g,) = torch.autograd.grad(tanh_dropout(leaf, 0.5, False).sum(), leaf)
+    torch.testing.assert_close(g, 1 - torch.tanh(x) ** 2, **TOL)
+
+
 def test_not_training_is_tanh_and_bad_p_is_refused():
     x = torch.randn(5)
     torch.testing.assert_close(tanh_dropout(x, 0.5, False), torch.tanh(x))

@@ -15,6 +15,7 @@ _SIGNATURES = {
     "tanh_dropout_forward": (None, [native.int64, ctypes.c_uint64, native.int64, ctypes.c_float]
                              + [native.pointer] * 4),
     "tanh_dropout_backward": (None, [native.int64, ctypes.c_float] + [native.pointer] * 4),
+    "tanh_inference": (None, [native.int64] + [native.pointer] * 2),
 }
 
 
@@ -45,3 +46,11 @@ def backward_native(grad: torch.Tensor, t: torch.Tensor, keep: torch.Tensor, sca
     library().tanh_dropout_backward(grad.numel(), scale, a(grad, "grad"), a(t, "t"), a(keep, "keep", torch.bool),
                                     a(out, "out"))
     return out
+
+
+def tanh_native(x: torch.Tensor) -> torch.Tensor:
+    """``torch.tanh(x)`` of a contiguous float32 CPU ``x``, without autograd (the activation
+    outside training)."""
+    y = torch.empty_like(x)
+    library().tanh_inference(x.numel(), native.address(x, "x"), native.address(y, "y"))
+    return y

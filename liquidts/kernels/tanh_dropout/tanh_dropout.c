@@ -41,3 +41,12 @@ void tanh_dropout_backward(int64_t n, float scale, const float *grad, const floa
         out[i] = keep[i] ? grad[i] * scale * (1.0f - t[i] * t[i]) : 0.0f;
     restore_denormals(fp_env);
 }
+
+/* tanh(x) alone: dropout(tanh(x)) outside training, with nothing kept for a backward. */
+void tanh_inference(int64_t n, const float *x, float *y)
+{
+    const unsigned int fp_env = flush_denormals();
+    for (int64_t i = 0; i < n; i++)
+        y[i] = stable_tanh(x[i]);
+    restore_denormals(fp_env);
+}
