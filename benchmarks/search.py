@@ -6,8 +6,8 @@
 Every candidate is scored by the same evaluation, ``liquidts.search.evaluate_genome``: a
 LiquidForecaster whose core is the genome's, fitted on the task's fitting rows (training and
 validation split of the standard protocol) with the protocol's validation windows for early
-stopping; its best validation MSE, the core's parameters and the state it carries after the
-segments it reads. The hand-designed cores are written as genomes and scored the same way: the
+stopping; its validation MSE once fitted (core and linear path blended, as it forecasts), the
+core's parameters and the state it carries after the segments it reads. The hand-designed cores are written as genomes and scored the same way: the
 default CfC (``cfc:64:d1``), an LSTM, a Transformer and a Mamba/CfC hybrid. The search is
 ``ArchitectureSearch`` (NSGA-II on validation MSE, parameters and state bytes) with a fixed seed.
 
@@ -91,8 +91,8 @@ def reference_scores(df, params, units, random_state, workers, checkpoint) -> tu
 
 
 def without_core(df, params, units, random_state) -> float:
-    """The same forecaster's best validation MSE with no core (its linear path alone): how much
-    of the validation MSE any core can move."""
+    """The same forecaster's validation MSE with no core (its linear path alone): how much of the
+    validation MSE any core can move."""
     import torch
 
     from liquidts.forecast import LiquidForecaster
@@ -101,7 +101,7 @@ def without_core(df, params, units, random_state) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = LiquidForecaster(model="linear", units=units, random_state=random_state, n_threads=1, **params).fit(df)
-    return float(est.best_validation_score_)
+    return float(est.validation_score_)
 
 
 def star_check(hand: pd.DataFrame, history: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
@@ -138,7 +138,7 @@ def markdown(meta: dict, hand: pd.DataFrame, search, best: pd.Series, wins: pd.D
              "Every row is the same evaluation: the forecaster with that core fitted on the task's fitting "
              "rows with forecaster parameters " + ", ".join(f"`{k}={v:.3g}`" if isinstance(v, float) else f"`{k}={v}`"
                                                           for k, v in meta["params"].items() if k != "target")
-             + f", width {meta['units']}; `val_loss` is its best validation MSE (normalised units), `params` "
+             + f", width {meta['units']}; `val_loss` is its validation MSE once fitted (core and linear path blended; normalised units), `params` "
              "the core's parameters, `state_bytes` what the core carries per sequence after the segments it "
              "reads. The test split is never read.", "",
              "## Hand-designed cores", ""]

@@ -121,7 +121,11 @@ class LiquidForecaster(BaseForecaster):
 
     Attributes (after fit): ``net_``, ``lookback_``, ``segment_``, ``n_features_in_``,
     ``targets_``, ``covariates_``, ``step_``, ``freq_``, ``n_epochs_``, ``loss_curve_``,
-    ``validation_scores_``, ``history_``, ``residual_grid_``.
+    ``validation_scores_`` (per epoch, while the network trains: the core's own forecast where
+    there is a core),
+    ``best_validation_score_`` (the best of them), ``validation_score_`` (the fitted forecaster's:
+    the two paths blended, on the same windows; None without validation windows), ``history_``,
+    ``residual_grid_`` (``*_score_``: mean ``loss`` in the series' scaled units).
 
     Training across processes: under ``torchrun`` (every process running the same script on the
     same data) ``fit`` joins the default ``torch.distributed`` process group, initialising it from
@@ -390,7 +394,7 @@ class LiquidForecaster(BaseForecaster):
         import torch
 
         from liquidts.forecast import distributed
-        from liquidts.forecast.training import train
+        from liquidts.forecast.training import evaluate, train
 
         panel = self._validate(df, fitted=keep)
         state = {}
@@ -474,12 +478,17 @@ class LiquidForecaster(BaseForecaster):
         net.to("cpu").eval()
         residual_cuts = val_cuts if len(val_cuts) else train_cuts
         net.fit_blend(rows.batches(residual_cuts, work.lookback_, self.horizon, net.config.windows_per_pass))
+        # What the fitted forecaster scores on the validation windows: during training the core
+        # forecast alone (share 1), so its scores leave out what the blend adds.
+        validation_score = (evaluate(net, rows, val_cuts, work.lookback_, self.horizon, self.loss, levels,
+                                     torch.device("cpu")) if len(val_cuts) else None)
         if group is not None:
             group.broadcast(net)  # every process ends with rank 0's network
         state.update(net_=net, device_=str(device), n_epochs_=n_epochs + run.epochs,
                      core_name_=_model_name(self.model), normalization_=self.normalization,
                      loss_curve_=run.loss_curve, validation_scores_=run.validation_scores,
-                     best_validation_score_=run.best_score, optimizer_state_=run.optimizer_state,
+                     best_validation_score_=run.best_score, validation_score_=validation_score,
+                     optimizer_state_=run.optimizer_state,
                      n_features_in_=net.config.step_features,
                      residual_grid_=work._residual_grid(net, rows, residual_cuts))
         history = panel.series if not keep else self._merged_history(panel)

@@ -4,7 +4,8 @@ pymoo (``pip install 'liquidts[search]'``) runs the search: its NSGA-II binary t
 non-dominated sorting and crowding-distance survival; this module supplies the genome operators
 (sampling, mutation, crossover, duplicate elimination from :mod:`liquidts.search.genome`) and the
 evaluation: fit ``LiquidForecaster(model=build(genome, units), **forecaster_params)`` and read
-its best validation loss, the core's parameters and its inference state bytes.
+the fitted forecaster's validation loss (``validation_score_``: the core and the linear path
+blended, as it forecasts), the core's parameters and its inference state bytes.
 
 Determinism: pymoo draws from ``random_state``; each evaluation is seeded from the genome and
 ``random_state`` alone (not from the worker or the order of completion) and runs on one torch
@@ -69,7 +70,7 @@ def evaluate_genome(text: str, df, forecaster_params: dict, seed: int, units: in
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est = LiquidForecaster(**params).fit(df)
-        loss = float(est.best_validation_score_)
+        loss = float(est.validation_score_)  # the fitted forecaster's: core and linear path blended
         if not math.isfinite(loss):
             raise FloatingPointError(f"non-finite validation loss {loss}")
         context = est.net_.config.n_segments
@@ -136,7 +137,7 @@ class ArchitectureSearch:
     Parameters
     ----------
     objectives : tuple of str, default ("val_loss", "params", "state_bytes")
-        Minimised together: ``val_loss`` (the forecaster's best validation loss), ``params`` (the
+        Minimised together: ``val_loss`` (the fitted forecaster's validation loss), ``params`` (the
         core's trainable numbers, shared weights once), ``state_bytes`` (inference state of one
         sequence after the lookback's segments), ``latency`` (ms per step; wall clock, so a search
         on it is not reproducible).

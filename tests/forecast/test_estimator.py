@@ -292,3 +292,16 @@ def test_windows_per_pass_keeps_the_readout_near_its_budget():
     assert small.windows_per_pass == 1024
     huge = NetworkConfig(lookback=96, horizon=100_000, n_targets=500, n_covariates=0, n_calendar=0, n_future=0)
     assert huge.windows_per_pass == 1
+
+
+def test_validation_score_is_the_blended_forecasters_and_never_worse_than_either_path():
+    """``validation_score_`` scores the fitted forecaster (core and linear path blended by the
+    least-squares share on these same windows), so it is at most the core's own best score while
+    training, and equals it where there is no core to blend."""
+    df = wide_frame(160)
+    est = tiny(target="load", max_epochs=4).fit(df)
+    assert est.validation_score_ <= est.best_validation_score_ * (1 + 1e-6)
+    linear = tiny(target="load", model="linear").fit(df)
+    assert linear.validation_score_ == pytest.approx(linear.best_validation_score_, rel=1e-6)
+    assert est.validation_score_ <= linear.validation_score_ * (1 + 1e-6)
+    assert tiny(target="load", validation_fraction=0.0).fit(df).validation_score_ is None

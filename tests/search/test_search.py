@@ -56,7 +56,7 @@ def test_front_is_non_dominated_and_the_choice_follows_the_rule(serial):
     best = front.sort_values(["val_loss", "state_bytes"]).iloc[0]
     assert serial.best_genome_ == Genome.from_string(best["genome"])
     # best_estimator_ is the chosen genome's evaluation fitted again: the same fit.
-    assert serial.best_estimator_.best_validation_score_ == pytest.approx(best["val_loss"], rel=1e-6)
+    assert serial.best_estimator_.validation_score_ == pytest.approx(best["val_loss"], rel=1e-6)
     assert serial.best_estimator_.predict().shape == (4, 1)
     loose = ArchitectureSearch(tolerance=10.0)._choose(front)
     assert loose == front.sort_values(["state_bytes", "params"]).iloc[0]["genome"]
