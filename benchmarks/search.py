@@ -76,7 +76,10 @@ def hand_designed(df, params, units, random_state, workers) -> pd.DataFrame:
 def reference_scores(df, params, units, random_state, workers, checkpoint) -> tuple[pd.DataFrame, float]:
     """The hand-designed cores' evaluations and the no-core validation MSE, read back from beside
     ``checkpoint`` when a run with the same task parameters stored them there."""
-    key = json.loads(json.dumps(dict(params=params, units=units, seed=random_state), default=str))
+    # score: what val_loss measures (the fitted forecaster's validation loss), so that scores of
+    # an earlier meaning are fitted again rather than compared with new ones.
+    key = json.loads(json.dumps(dict(params=params, units=units, seed=random_state, score="validation_score_"),
+                                default=str))
     store = Path(f"{checkpoint}.hand.json") if checkpoint else None
     if store is not None and store.exists():
         saved = json.loads(store.read_text())

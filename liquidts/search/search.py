@@ -35,7 +35,8 @@ from liquidts.search.genome import (OPERATORS, WIDTHS, Genome, build, count_para
 
 OBJECTIVES = ("val_loss", "params", "state_bytes", "latency")
 FAILED = 1e30  # the score of an evaluation that raised or diverged
-_FORMAT = "liquidts.ArchitectureSearch/1"
+# 2: val_loss is the fitted forecaster's (blended) validation loss; 1 scored the core alone.
+_FORMAT = "liquidts.ArchitectureSearch/2"
 
 
 def _require_pymoo():
