@@ -478,12 +478,12 @@ class LiquidForecaster(BaseForecaster):
         net.to("cpu").eval()
         residual_cuts = val_cuts if len(val_cuts) else train_cuts
         net.fit_blend(rows.batches(residual_cuts, work.lookback_, self.horizon, net.config.windows_per_pass))
+        if group is not None:
+            group.broadcast(net)  # every process ends with rank 0's network
         # What the fitted forecaster scores on the validation windows: during training the core
         # forecast alone (share 1), so its scores leave out what the blend adds.
         validation_score = (evaluate(net, rows, val_cuts, work.lookback_, self.horizon, self.loss, levels,
-                                     torch.device("cpu")) if len(val_cuts) else None)
-        if group is not None:
-            group.broadcast(net)  # every process ends with rank 0's network
+                                     torch.device("cpu"), group=group) if len(val_cuts) else None)
         state.update(net_=net, device_=str(device), n_epochs_=n_epochs + run.epochs,
                      core_name_=_model_name(self.model), normalization_=self.normalization,
                      loss_curve_=run.loss_curve, validation_scores_=run.validation_scores,

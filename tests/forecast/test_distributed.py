@@ -40,7 +40,8 @@ SCRIPT = textwrap.dedent("""
     rank = torch.distributed.get_rank()
     np.savez(f"{out}/rank{rank}.npz", world=torch.distributed.get_world_size(),
              forecast=model.predict()["y"].to_numpy(), loss_curve=model.loss_curve_,
-             validation_scores=model.validation_scores_, windows=sum(windows),
+             validation_scores=model.validation_scores_, validation_score=model.validation_score_,
+             windows=sum(windows),
              **{k: v.numpy() for k, v in model.net_.state_dict().items()})
 """)
 
@@ -103,6 +104,7 @@ def test_two_process_fit_equals_one_process_fit(tmp_path, monkeypatch):
     assert saved.n_epochs_ == single.n_epochs_ == 2
     np.testing.assert_allclose(ranks[0]["loss_curve"], single.loss_curve_, rtol=1e-5)
     np.testing.assert_allclose(ranks[0]["validation_scores"], single.validation_scores_, rtol=1e-5)
+    np.testing.assert_allclose(ranks[0]["validation_score"], single.validation_score_, rtol=1e-5)
     state = single.net_.state_dict()
     diff = max(float((v - state[k]).abs().max()) for k, v in saved.net_.state_dict().items())
     assert diff < 1e-5, f"max parameter difference {diff:.3g}"
