@@ -56,10 +56,8 @@ def unavailable_reason() -> str | None:
 
 def _rows_address(tensor: torch.Tensor, name: str) -> tuple[int, int, int]:
     """Address and (step, sample) strides of a (T, B, H) tensor stored time- or batch-major."""
-    batch_major = tensor.transpose(0, 1)
-    if batch_major.is_contiguous() and not tensor.is_contiguous():
-        return native.address(batch_major, name), tensor.stride(0), tensor.stride(1)
-    return native.address(tensor, name), tensor.stride(0), tensor.stride(1)
+    stored = tensor if tensor.is_contiguous() else tensor.transpose(0, 1)
+    return native.address(stored, name), tensor.stride(0), tensor.stride(1)
 
 
 class _CfCScanC(torch.autograd.Function):
