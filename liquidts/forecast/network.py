@@ -329,9 +329,11 @@ class ForecastNetwork(nn.Module):
         T = c.n_targets
         z, _, mean, std = self._normalise(batch.values, self.window_norm)
         x = self._linear_inputs(z, batch)
-        m, s = mean[:, 0, :T], std[:, 0, :T]  # (B, T)
-        y = ((batch.target - m.unsqueeze(1)) / s.unsqueeze(1)).transpose(1, 2).reshape(len(x), -1)
-        return x.double(), y.double(), s.reshape(-1, 1).double()
+        m, s = mean[:, 0, :T].double(), std[:, 0, :T].double()  # (B, T)
+        # One copy of the targets, (B, H, T) -> (B, T, H) in float64, normalised in place.
+        y = batch.target.transpose(1, 2).to(torch.float64, memory_format=torch.contiguous_format)
+        y.sub_(m.unsqueeze(-1)).div_(s.unsqueeze(-1))
+        return x.double(), y.view(len(x), -1), s.reshape(-1, 1)
 
     @torch.no_grad()
     def set_window_normalisation(self, on: bool) -> None:

@@ -65,11 +65,17 @@ def normal_equations(net, batches) -> NormalEquations | None:
     total = None
     for batch in batches:
         x, y, w = net.linear_regression_rows(batch)  # (R, P), (R, H), (R, 1)
-        keep = ~torch.isnan(y).any(1)
-        x = torch.cat([x[keep], torch.ones(int(keep.sum()), 1, dtype=x.dtype)], dim=1) * w[keep]
-        y = y[keep] * w[keep]
+        # y (R, H) is the large one (720 steps ahead: 7x the inputs): only reductions and one
+        # product read it, with no temporary of its size (each costs a pass, and page faults).
+        keep = ~torch.isnan(y.sum(1))  # rows with a missing target step
+        if not bool(keep.all()):
+            x, y, w = x[keep], y[keep], w[keep]
         if len(x):
-            total = NormalEquations(x.T @ x, x.T @ y, float((y * y).sum()), len(x)) + total
+            x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+            w2 = w * w
+            xw2 = x * w2
+            target_ss = float((torch.linalg.vector_norm(y, dim=1) ** 2 * w2[:, 0]).sum())
+            total = NormalEquations(xw2.T @ x, xw2.T @ y, target_ss, len(x)) + total
     return total
 
 
