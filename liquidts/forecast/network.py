@@ -236,17 +236,17 @@ class ForecastNetwork(nn.Module):
         x, seg_spans = self._segments(z, observed, batch)  # (N, G, D), (N, G)
         N = x.shape[0]
         y, _ = self.core(x, None, seg_spans)
-        hidden = self.from_core(last_output(y)).view(B, -1, 1, D)  # (B, N/B, 1, D)
+        hidden = self.from_core(last_output(y)).view(B, -1, D)  # (B, N/B, D)
         if self.channel is not None:
-            hidden = hidden + self.channel.view(1, T, 1, D)
-        query = self.position.view(1, 1, M, D)
+            hidden = hidden + self.channel.view(1, T, D)
+        query = self.position.view(1, M, D)
         if self.from_future is not None:
             fut = F.pad(batch.future, (0, 0, 0, M * S - c.horizon))  # (B, M*S, Kf)
-            query = query + self.from_future(fut.reshape(B, 1, M, -1))  # (B, 1, M, D)
-        # The sum is the readout's only pass over (N, M, D) before the activation: what is per
-        # sequence and what is per segment are added where they are small. The activation is one
-        # pass too (kernels/tanh_dropout).
-        act = tanh_dropout((hidden + query).view(N, M, D), c.dropout, self.training)
+            query = query + self.from_future(fut.reshape(B, M, -1))  # (B, M, D)
+        # What is per sequence and what is per segment are added where they are small; the
+        # activation of their sum (N, M, D) is the readout's one pass over it, the sum never
+        # formed (kernels/tanh_dropout).
+        act = tanh_dropout(hidden.reshape(N, D), query, c.dropout, self.training)
         out = self.out(act)  # (N, M, S*per_seq*Q)
         out = out.view(N, M * S, per_seq, c.n_outputs)[:, : c.horizon]  # (N, H, per_seq, Q)
         if per_seq == 1:

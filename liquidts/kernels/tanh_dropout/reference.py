@@ -1,4 +1,5 @@
-"""``dropout(tanh(x))`` in PyTorch operations: the reference the C kernel is tested against.
+"""``dropout(tanh(x))`` in PyTorch operations, x the broadcast sum of rows and blocks: the
+reference the C kernel is tested against.
 
 Element ``i`` of a call with seed ``s`` is kept when the top 24 bits of splitmix64's output for
 ``s + (i + 1) * golden`` are at least ``ceil(p * 2^24)``. PyTorch has no unsigned 64-bit
@@ -43,12 +44,26 @@ def uniform_bits(n: int, seed: int, device) -> torch.Tensor:
 
 
 def forward_reference(x: torch.Tensor, seed: int, threshold: int, scale: float):
-    """(output, t = tanh(x), keep mask) for a contiguous ``x``; kept elements are ``t * scale``."""
-    t = torch.tanh(x)
+    """(output, keep mask) for a contiguous ``x``: kept elements are ``tanh(x) * scale``, the rest 0."""
     keep = (uniform_bits(x.numel(), seed, x.device) >= threshold).view(x.shape)
-    return torch.where(keep, t * scale, torch.zeros((), dtype=x.dtype, device=x.device)), t, keep
+    return torch.where(keep, torch.tanh(x) * scale, torch.zeros((), dtype=x.dtype, device=x.device)), keep
 
 
-def backward_reference(grad: torch.Tensor, t: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
-    """The gradient: ``grad * scale * (1 - t^2)`` where kept, 0 where dropped."""
+def backward_reference(grad: torch.Tensor, y: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
+    """The gradient from the output ``y``: with ``t = y / scale`` (the tanh where kept),
+    ``grad * scale * (1 - t^2)`` where kept, 0 where dropped."""
+    t = y * (1.0 / scale)
     return torch.where(keep, grad * scale * (1.0 - t * t), torch.zeros((), dtype=grad.dtype, device=grad.device))
+
+
+def broadcast_sum(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """x (R, M, D) = rows (R, D) + cols (G, M, D), row r reading block ``r // (R // G)``."""
+    (R, D), (G, M, _) = rows.shape, cols.shape
+    return (rows.reshape(G, R // G, 1, D) + cols.reshape(G, 1, M, D)).view(R, M, D)
+
+
+def sum_gradients(grad: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradients of :func:`broadcast_sum`'s rows (R, D) and ``groups`` blocks (groups, M, D)
+    from its output's ``grad`` (R, M, D)."""
+    R, M, D = grad.shape
+    return grad.sum(1), grad.view(groups, R // groups, M, D).sum(1)

@@ -1,8 +1,16 @@
-/* Dropout of tanh(x) with masks from splitmix64 on each element's index (reference.py draws the
- * same masks bit for bit): one pass forward that computes the tanh, hashes, thresholds, scales and
- * writes the mask, one pass backward. The loops have no dependency between elements, so the
- * compiler vectorises them (tanhf through glibc's libmvec). */
+/* Dropout of tanh(rows[r] + cols[g]) with masks from splitmix64 on each element's index
+ * (reference.py draws the same masks bit for bit). The readout adds what is per sequence (a row
+ * of D values) to what is per horizon segment (M x D values, one block per group of rows), so the
+ * sum is never written: one pass forward computes it, the tanh, the hash, the threshold and the
+ * scaling, and writes the output and the mask (the tanh is the kept outputs over the scale, so it
+ * is not written too); one pass backward sums the input's gradient straight into the rows' and
+ * the blocks' gradients. The inner loops have no dependency between elements, so the
+ * compiler vectorises them (tanhf through glibc's libmvec).
+ *
+ * Letters: R rows, M segments, D width, P rows per group (row r reads block r / P); element
+ * (r, m, k) is i = (r M + m) D + k of the (R, M, D) output. */
 #include <stdint.h>
+#include <string.h>
 
 #include "denormals.h"
 #include "stable_math.h"
@@ -17,36 +25,70 @@ static inline uint8_t kept(uint64_t seed, int64_t i, int64_t threshold)
     return (int64_t)(z >> 40) >= threshold;
 }
 
-/* Dropout of tanh(x) in one pass, writing t = tanh(x) for the backward. */
-void tanh_dropout_forward(int64_t n, uint64_t seed, int64_t threshold, float scale, const float *x, float *y,
-                          float *t, uint8_t *keep)
+/* Dropout of tanh(rows (R, D) + cols (R / P, M, D)) in one pass, writing the mask for the
+ * backward. */
+void tanh_dropout_forward(int64_t R, int64_t M, int64_t D, int64_t P, uint64_t seed, int64_t threshold,
+                          float scale, const float *rows, const float *cols, float *y, uint8_t *keep)
 {
     const unsigned int fp_env = flush_denormals();
-    for (int64_t i = 0; i < n; i++) {
-        const float ti = stable_tanh(x[i]);
-        const uint8_t k = kept(seed, i, threshold);
-        t[i] = ti;
-        keep[i] = k;
-        y[i] = k ? ti * scale : 0.0f;
+    for (int64_t r = 0; r < R; r++) {
+        const float *restrict row = rows + r * D;
+        for (int64_t m = 0; m < M; m++) {
+            const float *restrict col = cols + ((r / P) * M + m) * D;
+            const int64_t base = (r * M + m) * D;
+            float *restrict yb = y + base;
+            uint8_t *restrict kb = keep + base;
+            for (int64_t k = 0; k < D; k++) {
+                const float tk = stable_tanh(row[k] + col[k]);
+                const uint8_t kk = kept(seed, base + k, threshold);
+                kb[k] = kk;
+                yb[k] = kk ? tk * scale : 0.0f;
+            }
+        }
     }
     restore_denormals(fp_env);
 }
 
-/* Its gradient: grad * scale * (1 - t^2) where kept, 0 where dropped. */
-void tanh_dropout_backward(int64_t n, float scale, const float *grad, const float *t, const uint8_t *keep,
-                           float *out)
+/* Its gradient: with t = y / scale and g = grad * scale * (1 - t^2) where kept, 0 where dropped, d_rows[r] = the
+ * sum of g over the segments and d_cols[block] = the sum of g over the block's rows. The sums run
+ * in double (a block's may add thousands of terms): d_cols (R / P, M, D) is added to, d_rows
+ * (R, D) written; acc (D) is scratch. */
+void tanh_dropout_backward(int64_t R, int64_t M, int64_t D, int64_t P, float scale, const float *grad,
+                           const float *y, const uint8_t *keep, float *d_rows, double *d_cols, double *acc)
 {
     const unsigned int fp_env = flush_denormals();
-    for (int64_t i = 0; i < n; i++)
-        out[i] = keep[i] ? grad[i] * scale * (1.0f - t[i] * t[i]) : 0.0f;
+    const float unscale = 1.0f / scale;
+    for (int64_t r = 0; r < R; r++) {
+        double *restrict a = acc;
+        memset(a, 0, (size_t)D * sizeof(double));
+        for (int64_t m = 0; m < M; m++) {
+            const int64_t base = (r * M + m) * D;
+            const float *restrict gb = grad + base, *restrict yb = y + base;
+            const uint8_t *restrict kb = keep + base;
+            double *restrict col = d_cols + ((r / P) * M + m) * D;
+            for (int64_t k = 0; k < D; k++) {
+                const float t = yb[k] * unscale;
+                const float g = kb[k] ? gb[k] * scale * (1.0f - t * t) : 0.0f;
+                a[k] += g;
+                col[k] += g;
+            }
+        }
+        for (int64_t k = 0; k < D; k++) d_rows[r * D + k] = (float)a[k];
+    }
     restore_denormals(fp_env);
 }
 
-/* tanh(x) alone: dropout(tanh(x)) outside training, with nothing kept for a backward. */
-void tanh_inference(int64_t n, const float *x, float *y)
+/* tanh(rows + cols) alone: the activation outside training, with nothing kept for a backward. */
+void tanh_inference(int64_t R, int64_t M, int64_t D, int64_t P, const float *rows, const float *cols, float *y)
 {
     const unsigned int fp_env = flush_denormals();
-    for (int64_t i = 0; i < n; i++)
-        y[i] = stable_tanh(x[i]);
+    for (int64_t r = 0; r < R; r++) {
+        const float *restrict row = rows + r * D;
+        for (int64_t m = 0; m < M; m++) {
+            const float *restrict col = cols + ((r / P) * M + m) * D;
+            float *restrict yb = y + (r * M + m) * D;
+            for (int64_t k = 0; k < D; k++) yb[k] = stable_tanh(row[k] + col[k]);
+        }
+    }
     restore_denormals(fp_env);
 }
