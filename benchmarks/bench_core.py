@@ -3,7 +3,8 @@
 Training step = forward + backward + Adam step on a batch of 64 sequences of 200 steps with 8
 inputs (float32), the loss the outputs' mean square (PyTorch's fused ``F.mse_loss`` against zero:
 one pass forward and one back, so that the step measures the layer; ``y.square().mean()`` cost
-about 6 ms of a 42 ms step through its backward's temporaries). Streaming = one single-step call of a 19-neuron NCP CfC with batch 1 (no grad).
+about 6 ms of a 42 ms step through its backward's temporaries). Streaming = one single-step
+call of a 19-neuron NCP CfC with batch 1 (no grad).
 
     python benchmarks/bench_core.py [--threads 1,2] [--repeats 7]
     python benchmarks/bench_core.py --step-only --threads 1 --repeats 40   # to compare checkouts

@@ -24,9 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.runner import run_one  # noqa: E402
 from benchmarks.tasks import seattle_task  # noqa: E402
 
-MODELS = ("liquid", "linear", "ridge")
-
-
 def moved_back(task, years: int):
     """``task`` with its fitting rows and test origins moved back ``years`` years of days."""
     days = 365 * years

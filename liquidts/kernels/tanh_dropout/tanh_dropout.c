@@ -32,9 +32,9 @@ void tanh_dropout_forward(int64_t R, int64_t M, int64_t D, int64_t P, uint64_t s
 {
     const unsigned int fp_env = flush_denormals();
     for (int64_t r = 0; r < R; r++) {
-        const float *restrict row = rows + r * D;
+        const float *restrict row = rows + r * D, *block = cols + (r / P) * M * D;
         for (int64_t m = 0; m < M; m++) {
-            const float *restrict col = cols + ((r / P) * M + m) * D;
+            const float *restrict col = block + m * D;
             const int64_t base = (r * M + m) * D;
             float *restrict yb = y + base;
             uint8_t *restrict kb = keep + base;
@@ -59,13 +59,13 @@ void tanh_dropout_backward(int64_t R, int64_t M, int64_t D, int64_t P, float sca
     const unsigned int fp_env = flush_denormals();
     const float unscale = 1.0f / scale;
     for (int64_t r = 0; r < R; r++) {
-        double *restrict a = acc;
-        memset(a, 0, (size_t)D * sizeof(double));
+        double *block = d_cols + (r / P) * M * D;
+        memset(acc, 0, (size_t)D * sizeof(double));
         for (int64_t m = 0; m < M; m++) {
             const int64_t base = (r * M + m) * D;
             const float *restrict gb = grad + base, *restrict yb = y + base;
             const uint8_t *restrict kb = keep + base;
-            double *restrict col = d_cols + ((r / P) * M + m) * D;
+            double *restrict a = acc, *restrict col = block + m * D;
             for (int64_t k = 0; k < D; k++) {
                 const float t = yb[k] * unscale;
                 const float g = kb[k] ? gb[k] * scale * (1.0f - t * t) : 0.0f;
@@ -73,7 +73,7 @@ void tanh_dropout_backward(int64_t R, int64_t M, int64_t D, int64_t P, float sca
                 col[k] += g;
             }
         }
-        for (int64_t k = 0; k < D; k++) d_rows[r * D + k] = (float)a[k];
+        for (int64_t k = 0; k < D; k++) d_rows[r * D + k] = (float)acc[k];
     }
     restore_denormals(fp_env);
 }
@@ -83,9 +83,9 @@ void tanh_inference(int64_t R, int64_t M, int64_t D, int64_t P, const float *row
 {
     const unsigned int fp_env = flush_denormals();
     for (int64_t r = 0; r < R; r++) {
-        const float *restrict row = rows + r * D;
+        const float *restrict row = rows + r * D, *block = cols + (r / P) * M * D;
         for (int64_t m = 0; m < M; m++) {
-            const float *restrict col = cols + ((r / P) * M + m) * D;
+            const float *restrict col = block + m * D;
             float *restrict yb = y + (r * M + m) * D;
             for (int64_t k = 0; k < D; k++) yb[k] = stable_tanh(row[k] + col[k]);
         }
