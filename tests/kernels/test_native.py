@@ -297,6 +297,34 @@ def test_cfc_layer_trains_on_the_c_kernel_with_the_same_gradients(monkeypatch, b
         _assert_grads_close(a, b)
 
 
+@pytest.mark.skipif(cfc_scan_native._mkl_pack_addresses()[0] is None,
+                    reason="PyTorch's BLAS here is not MKL: the kernel has no packed products to compare")
+@pytest.mark.parametrize("mode", TRAIN_MODES)
+def test_cfc_training_kernel_gives_the_same_with_and_without_mkl_packed_weights(monkeypatch, mode):
+    """The forward multiplies by weights packed once (MKL's sgemm_pack) where it can; where
+    PyTorch's BLAS is not MKL it calls sgemm_ every step. Both are the same products."""
+    calls = []
+    kernel = cfc_scan_native.cfc_scan_native
+    monkeypatch.setattr(cfc_scan_native, "cfc_scan_native", lambda *a, **k: calls.append(1) or kernel(*a, **k))
+    torch.manual_seed(0)
+    layer = CfC(5, 16, mode=mode, backbone_units=24)
+    x, ts = torch.randn(6, 11, 5), torch.rand(6, 11)
+
+    def states_and_grads():
+        layer.zero_grad()
+        y, _ = layer(x, timespans=ts)
+        y.square().sum().backward()
+        return y.detach(), [p.grad.clone() for p in layer.parameters()]
+
+    packed = states_and_grads()
+    monkeypatch.setattr(cfc_scan_native, "_mkl_pack_addresses", lambda: (None, None, None))
+    plain = states_and_grads()
+    assert calls == [1, 1]
+    torch.testing.assert_close(packed[0], plain[0], rtol=1e-6, atol=1e-7)
+    for a, b in zip(packed[1], plain[1]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_cfc_training_without_a_blas_symbol_says_so_and_trains_on_the_pytorch_scan(monkeypatch):
     monkeypatch.setattr(cfc_scan_native, "_sgemm_address", lambda: None)
     assert "exports no sgemm_" in cfc_scan_native.unavailable_reason()

@@ -7,7 +7,8 @@ default) in the modes and activations of ``variants.TRAIN_MODES`` / ``TRAIN_ACTI
 The kernel does the step loop, forward and backward, and sums the weight gradients of
 :data:`CHUNK_ROWS` rows at a time while they are in cache. Its matrix products call PyTorch's own
 BLAS through the ``sgemm_`` symbol that ``libtorch_cpu`` exports: where this PyTorch build has
-none the kernel is unavailable and :func:`unavailable_reason` says so.
+none the kernel is unavailable and :func:`unavailable_reason` says so. Where that BLAS is MKL
+(x86 builds), the forward also takes MKL's packed-matrix functions (:func:`_mkl_pack_addresses`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from liquidts.kernels.cfc.variants import ACTIVATION_IDS, MODE_IDS
 _SOURCE = Path(__file__).with_name("scan.c")
 _i64, _i32, _ptr = native.int64, native.int32, native.pointer
 _SIGNATURES = {
-    "cfc_train_forward": (None, [_i64] * 4 + [_i32, _i32] + [_ptr] * 12 + [_i64, _i64, _ptr]),
+    "cfc_train_forward": (None, [_i64] * 4 + [_i32, _i32] + [_ptr] * 15 + [_i64, _i64, _ptr]),
     "cfc_train_backward": (None, [_i64] * 5 + [_i32, _i32] + [_ptr] * 2 + [_i64, _i64] + [_ptr] * 15),
 }
 
@@ -33,14 +34,27 @@ _SIGNATURES = {
 CHUNK_ROWS = 1024
 
 
+def _blas_address(symbol: str) -> int | None:
+    """The address of ``symbol`` in PyTorch's ``libtorch_cpu`` (None where this build exports none)."""
+    try:
+        library = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        return ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value
+    except (OSError, AttributeError):
+        return None
+
+
 @functools.lru_cache(maxsize=None)
 def _sgemm_address() -> int | None:
     """The address of PyTorch's BLAS ``sgemm_`` (None where this build exports none)."""
-    try:
-        library = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
-        return ctypes.cast(library.sgemm_, ctypes.c_void_p).value
-    except (OSError, AttributeError):
-        return None
+    return _blas_address("sgemm_")
+
+
+@functools.lru_cache(maxsize=None)
+def _mkl_pack_addresses() -> tuple:
+    """MKL's ``sgemm_pack_get_size``, ``sgemm_pack`` and ``sgemm_compute``, with which the forward
+    packs its weights once for all steps; three Nones where PyTorch's BLAS is not MKL."""
+    found = tuple(_blas_address(name) for name in ("sgemm_pack_get_size", "sgemm_pack", "sgemm_compute"))
+    return found if all(found) else (None, None, None)
 
 
 def library():
@@ -76,7 +90,7 @@ class _CfCScanC(torch.autograd.Function):
         a = native.address
         library().cfc_train_forward(
             batch, steps, hidden, width, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
-            a(x_w, "x_w"), a(bias, "bias"), a(ts, "timespans"), a(h0, "h0"), a(rec, "rec_weight"),
+            *_mkl_pack_addresses(), a(x_w, "x_w"), a(bias, "bias"), a(ts, "timespans"), a(h0, "h0"), a(rec, "rec_weight"),
             a(head, "head_weight"), a(head_bias, "head_bias"), a(acts, "acts"), a(gates, "gates"),
             a(hs, "states"), *_rows_address(out, "out"), a(scratch, "scratch"))
         ctx.meta = (mode, activation)
