@@ -28,8 +28,8 @@ import pandas as pd
 
 from liquidts.forecast.base import QUANTILE_GRID, BaseForecaster, check_quantiles
 from liquidts.forecast.validate import Panel, Series, check_positive_int
-from liquidts.forecast.windows import (Rows, calendar_features, calendar_names, elapsed, fit_scaler,
-                                       index_values, infer_step, stack_rows)
+from liquidts.forecast.windows import (CALENDAR_PERIODS, Rows, calendar_features, calendar_names, elapsed,
+                                       fit_scaler, index_values, infer_step, stack_rows)
 
 # torch, safetensors and the modules built on torch (cores, distributed, network, ridge,
 # training) are imported in the functions that use them, so that importing, making, cloning or
@@ -40,11 +40,18 @@ if TYPE_CHECKING:
 
     from liquidts.forecast.network import ForecastNetwork, NetworkConfig
 
-_FORMAT = "liquidts.LiquidForecaster/4"
+_FORMAT = "liquidts.LiquidForecaster/5"
+# Format 4 had no seasonal profile: its networks are format 5's with a zero profile.
+_FORMAT_BEFORE_SEASON = "liquidts.LiquidForecaster/4"
 # Format 3 applied normalization="series" to the core as well; its files load where the linear
 # path was per window too (window_norm 1: the same network), and say so otherwise.
 _FORMAT_BEFORE_PER_PATH = "liquidts.LiquidForecaster/3"
 CV_FOLDS = 5  # blocked cross-validation folds choosing the linear path's start
+#: deseasonalize="auto" removes the calendar cycles the training data repeat fewer times than
+#: this. Measured on the benchmark suites (benchmarks/results/seattle.md and docs/forecasting.md):
+#: every cycle removed helps on daily Seattle (3.5 yearly cycles) and ETTh1, and costs 1-2% on
+#: ETTh2 and 7% on Weather, whose daily and weekly cycles (52-365 repetitions) the network learns.
+FEW_CYCLES = 10
 NORMALIZATIONS = ("window", "series", "auto")
 
 
@@ -71,6 +78,18 @@ class LiquidForecaster(BaseForecaster):
         Add sin/cos of hour of day, day of week and day of year to each step's inputs and to the
         features known for the forecast steps: each cycle that varies at the data's step and that
         the training data covers at least twice.
+    deseasonalize : {"auto", True, False}, default "auto"
+        Subtract from each target its seasonal profile (a least-squares fit of calendar cycles'
+        sin/cos features to the training rows, each target keeping the cycles that lower its
+        BIC) before either path reads it, and add the profile back to the forecast: the network
+        then models departures from the seasonal normal. ``"auto"``: only the cycles the data
+        repeat fewer than :data:`FEW_CYCLES` times (three years of daily data: the yearly
+        cycle), of whose phases the network sees too few examples to learn them from its
+        calendar inputs (per-window normalisation then reads a season's rise or fall inside a
+        lookback as a trend that goes on past the season's turn); recurrent forecasters on
+        few seasons gain most from deseasonalised inputs (Hewamalage, Bergmeir & Bandara 2021).
+        ``True``: every calendar cycle; ``False``: none. Needs ``calendar=True``. The profile is
+        ``net_.season``.
     channels : {"independent", "mixed"}, default "independent"
         ``"independent"``: one shared network reads each target on its own (with the covariates
         and calendar), as PatchTST and DLinear do; ``"mixed"``: one sequence reads all targets.
@@ -141,7 +160,7 @@ class LiquidForecaster(BaseForecaster):
     _max_h_is_horizon = True
 
     def __init__(self, model="cfc", horizon=24, lookback=None, target=None, covariates=None,
-                 future_covariates=None, time_col=None, id_col=None, calendar=True,
+                 future_covariates=None, time_col=None, id_col=None, calendar=True, deseasonalize="auto",
                  channels="independent", normalization="auto", segment=None, units=64,
                  backbone_units=64, linear_path=True,
                  dropout=0.1, loss="mse", quantiles=(0.1, 0.5, 0.9), max_epochs=30, batch_size=128,
@@ -158,6 +177,7 @@ class LiquidForecaster(BaseForecaster):
         self.time_col = time_col
         self.id_col = id_col
         self.calendar = calendar
+        self.deseasonalize = deseasonalize
         self.channels = channels
         self.normalization = normalization
         self.segment = segment
@@ -202,6 +222,8 @@ class LiquidForecaster(BaseForecaster):
             check_quantiles(self.quantiles)
         if self.channels not in CHANNELS:
             raise ValueError(f"channels must be one of {CHANNELS}, got {self.channels!r}")
+        if not (isinstance(self.deseasonalize, (bool, np.bool_)) or self.deseasonalize == "auto"):
+            raise ValueError(f"deseasonalize must be 'auto', True or False, got {self.deseasonalize!r}")
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
         _check_range(self.learning_rate, "learning_rate", 0, math.inf, low_open=True)
@@ -354,6 +376,15 @@ class LiquidForecaster(BaseForecaster):
             candidates[norm] = (train_eq, folds)
         fit_linear_path(net, candidates)
 
+    def _seasonal_cycles(self, span: int) -> list[int]:
+        """The calendar cycles (indices into ``cal_names_``) the seasonal profile may use."""
+        if self.deseasonalize is False or self.deseasonalize is np.False_:
+            return []
+        cycles = range(len(self.cal_names_))
+        if self.deseasonalize == "auto":
+            return [c for c in cycles if span < FEW_CYCLES * CALENDAR_PERIODS[self.cal_names_[c]]]
+        return list(cycles)
+
     # ----- the network ---------------------------------------------------------------------
     def _network_config(self, n_calendar: int) -> NetworkConfig:
         from liquidts.forecast.network import NetworkConfig
@@ -448,6 +479,9 @@ class LiquidForecaster(BaseForecaster):
             else:
                 net = work._new_net(work._network_config(2 * len(work.cal_names_)))
                 net.set_window_normalisation(self.normalization != "series")
+                seen = _rows_of_windows(train_per_series, work.lookback_, self.horizon)
+                net.set_season(rows.values[seen, : rows.n_targets], rows.calendar[seen],
+                               work._seasonal_cycles(_span(panel)))
                 if net.linear is not None:
                     work._start_linear_path(net, rows, train_per_series, val_per_series)
                 n_epochs, optimizer_state = 0, None
@@ -741,15 +775,20 @@ class LiquidForecaster(BaseForecaster):
 
         A file that is not one :meth:`save` wrote, or one altered since (truncated, flipped bytes),
         raises ``ValueError("not a valid liquidts file: ...")``."""
+        import torch
+
         from liquidts.forecast.network import NetworkConfig
 
-        state, tensors = read_checked(path, "LiquidForecaster", (_FORMAT, _FORMAT_BEFORE_PER_PATH))
+        state, tensors = read_checked(path, "LiquidForecaster", (_FORMAT, _FORMAT_BEFORE_SEASON,
+                                                                 _FORMAT_BEFORE_PER_PATH))
         if state["format"] == _FORMAT_BEFORE_PER_PATH and float(tensors["net.window_norm"]) == 0.0:
             raise ValueError(f"{os.fspath(path)} was saved by an earlier liquidts, whose series scaling "
                              "(normalization='series', or 'auto' choosing it) applied to the core as well; this "
                              "version normalises the core per window, so that model cannot be run as it was "
                              "fitted: refit it and save it again")
         params = state["params"]
+        if state["format"] != _FORMAT:
+            params.setdefault("deseasonalize", False)
         for k in state["tuple_params"]:
             params[k] = tuple(params[k])
         if params["model"] is None:
@@ -771,9 +810,18 @@ class LiquidForecaster(BaseForecaster):
                                tensors[f"history.{i}.values"].numpy())
                         for i, uid in enumerate(state["history_ids"])]
         est.net_ = est._new_net(NetworkConfig(**state["network"]))
-        est.net_.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        weights = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
+        if state["format"] != _FORMAT:
+            weights["season"] = torch.zeros_like(est.net_.season)
+        est.net_.load_state_dict(weights)
         est.net_.eval()
         return est
+
+
+def _rows_of_windows(cutoffs_per_series: list, lookback: int, horizon: int) -> np.ndarray:
+    """Indices of the stacked rows that windows ending at these cutoffs read or forecast."""
+    spans = [np.arange(c[0] - lookback + 1, c[-1] + horizon + 1) for c in cutoffs_per_series if len(c)]
+    return np.concatenate(spans) if spans else np.zeros(0, dtype=np.int64)
 
 
 def _checkpoint_writer(path, fingerprint: str, seed: int):

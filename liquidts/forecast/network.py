@@ -2,7 +2,8 @@
 
 ::
 
-    window values (B, L, C) --RevIN: each column by the window's own mean and std-->
+    window values (B, L, C) --minus each target's seasonal profile (calendar x season)-->
+    --RevIN: each column by the window's own mean and std-->
     per target channel (or all targets together, channels="mixed"): every step's value,
     observed flag, covariates, calendar and log elapsed time, cut into L/S segments of S steps
       --embed--> (N, L/S, D) --core, timespans = each segment's elapsed time--> last output (N, U)
@@ -10,7 +11,7 @@
       --> S values per segment--> (N, H, Q)
     + linear path: Linear(L -> H*Q) on each target's lookback, normalised per window (RLinear)
       or in the series' scaling (window_norm), brought into the core's units
-    --> restore the window's mean and std --> (B, H, T, Q)
+    --> restore the window's mean and std, add the forecast steps' seasonal profile --> (B, H, T, Q)
 
 The recurrence runs over L/S segments, not L steps (SegRNN, Lin et al. 2023), so it is short
 and fast; the readout decodes every horizon segment in parallel from the one final state,
@@ -18,7 +19,11 @@ with a learned embedding per position (SegRNN's PMF). The linear path is a ridge
 solved in closed form and kept fixed (liquidts.forecast.ridge); the core learns a forecast of
 its own (its readout's last layer starts at zero), and the two are combined per horizon step by
 the core's least-squares share on held-out windows (:meth:`ForecastNetwork.fit_blend`).
-``core=None`` is the ablation: the linear path alone.
+``core=None`` is the ablation: the linear path alone. The seasonal profile (``season``, zero
+unless set) is a fixed linear function of the calendar features, fitted to the training targets
+by least squares (:meth:`ForecastNetwork.set_season`): both paths then model departures from the
+seasonal normal, which keeps a trend inside a window (spring warming) from being read as
+something that continues past the season's turn.
 
 Letters: B batch, L lookback, C columns (T targets, then covariates), K calendar features,
 Kf features known ahead, H horizon, S segment length, G = ceil(L / S) input segments,
@@ -121,6 +126,9 @@ class ForecastNetwork(nn.Module):
         # Per horizon step, the share of the core's forecast in the output (the rest is the
         # linear path's): 1 while the core trains, then chosen on held-out windows (fit_blend).
         self.register_buffer("blend", torch.ones(c.horizon))
+        # Each target's seasonal profile: its value is calendar (K,) @ season[:, t], subtracted
+        # from the inputs and added to the forecast (zero: no seasonal adjustment).
+        self.register_buffer("season", torch.zeros(c.n_calendar, T))
         self.core = core
         if core is None:
             return
@@ -157,6 +165,19 @@ class ForecastNetwork(nn.Module):
         std = std * per_window + (1.0 - per_window)
         z = torch.where(seen, (targets - mean) / std, 0.0)
         return torch.cat([z, v[..., T:]], dim=-1), observed.to(values.dtype), mean, std
+
+    def _deseasonalise(self, batch: Batch) -> Batch:
+        """``batch`` with each target's seasonal profile subtracted from its values and target."""
+        if self.config.n_calendar == 0:
+            return batch
+        T = self.config.n_targets
+        values = torch.cat([batch.values[..., :T] - batch.calendar @ self.season, batch.values[..., T:]], dim=-1)
+        target = None if batch.target is None else batch.target - self._season_ahead(batch)
+        return batch._replace(values=values, target=target)
+
+    def _season_ahead(self, batch: Batch) -> torch.Tensor:
+        """The seasonal profile (B, H, T) at the forecast steps."""
+        return batch.future[..., : self.config.n_calendar] @ self.season
 
     def _affine(self, z_targets):
         return z_targets * self.revin_weight + self.revin_bias
@@ -224,7 +245,7 @@ class ForecastNetwork(nn.Module):
         (N, G), sequence ``b * T + t`` for target t of window b (channel-independent)."""
         if self.core is None:
             raise ValueError("this network has no core (model='linear'): it reads no segments")
-        z, observed, _, _ = self._normalise(batch.values)
+        z, observed, _, _ = self._normalise(self._deseasonalise(batch).values)
         T = self.config.n_targets
         z = torch.cat([self._affine(z[..., :T]), z[..., T:]], dim=-1)
         return self._segments(z, observed, batch)
@@ -255,7 +276,7 @@ class ForecastNetwork(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """Forecast (B, H, T, Q) in the series' scaled units from a :class:`Batch`."""
-        linear, core, mean, std = self._paths(batch)
+        linear, core, mean, std = self._paths(self._deseasonalise(batch))
         if core is None:
             out = linear
         elif linear is None:
@@ -265,12 +286,13 @@ class ForecastNetwork(nn.Module):
             point = core[..., self.config.point_output:self.config.point_output + 1]
             share = self.blend.view(1, -1, 1, 1)
             out = linear + share * (point - linear) + (core - point)
-        return self._restore(out, mean, std)
+        out = self._restore(out, mean, std)
+        return out if self.config.n_calendar == 0 else out + self._season_ahead(batch).unsqueeze(-1)
 
     def _paths(self, batch: Batch):
         """Both paths' forecasts (B, H, T, Q) in the core's normalised units (the linear path's
         own without a core; None for a path the network lacks) and the mean and std (B, 1, T)
-        that restore them."""
+        that restore them, from a deseasonalised ``batch``."""
         T = self.config.n_targets
         linear = core = None
         if self.linear is not None:
@@ -299,6 +321,7 @@ class ForecastNetwork(nn.Module):
         num = torch.zeros(self.config.horizon, dtype=torch.float64)
         den = torch.zeros_like(num)
         for batch in batches:
+            batch = self._deseasonalise(batch)
             linear, core, mean, std = self._paths(batch)
             target = (batch.target - mean) / std  # (B, H, T)
             weight = std.double() ** 2  # (B, 1, T): errors count in scaled units
@@ -327,6 +350,7 @@ class ForecastNetwork(nn.Module):
         (B*T, H) (NaN where missing) and row weights (B*T, 1), all float64."""
         c = self.config
         T = c.n_targets
+        batch = self._deseasonalise(batch)
         z, _, mean, std = self._normalise(batch.values, self.window_norm)
         x = self._linear_inputs(z, batch)
         m, s = mean[:, 0, :T].double(), std[:, 0, :T].double()  # (B, T)
@@ -334,6 +358,38 @@ class ForecastNetwork(nn.Module):
         y = batch.target.transpose(1, 2).to(torch.float64, memory_format=torch.contiguous_format)
         y.sub_(m.unsqueeze(-1)).div_(s.unsqueeze(-1))
         return x.double(), y.view(len(x), -1), s.reshape(-1, 1)
+
+    @torch.no_grad()
+    def set_season(self, values: torch.Tensor, calendar: torch.Tensor, cycles: list) -> None:
+        """Fit each target's seasonal profile to ``values`` (N, T) (scaled, NaN where missing) at
+        rows with ``calendar`` (N, K): least squares on the sin/cos pair of each calendar cycle
+        (the pairs of columns 2c, 2c + 1 for c in ``cycles``) and an intercept (which the profile
+        leaves out: the normalisation takes the level), in float64. Each target keeps the cycles
+        whose subset has the least BIC (Schwarz 1978): a cycle the data barely show (a
+        day-of-week pattern in temperatures) would otherwise be fitted to noise and added to every
+        forecast."""
+        self.season.zero_()
+        if not cycles:
+            return
+        ones = torch.ones(len(calendar), 1, dtype=torch.float64)
+        subsets = [[c for i, c in enumerate(cycles) if mask >> i & 1] for mask in range(2 ** len(cycles))]
+        for t in range(self.config.n_targets):
+            y = values[:, t].double()
+            seen = ~torch.isnan(y)
+            n = int(seen.sum())
+            best = (math.inf, None, [])
+            for cycles in subsets:
+                cols = [k for c in cycles for k in (2 * c, 2 * c + 1)]
+                if n <= len(cols) + 1:
+                    continue
+                x = torch.cat([calendar[seen][:, cols].double(), ones[seen]], dim=1)
+                solution = torch.linalg.lstsq(x, y[seen].unsqueeze(1)).solution[:, 0]
+                rss = float(((x @ solution - y[seen]) ** 2).sum())
+                bic = n * math.log(max(rss, 1e-300) / n) + x.shape[1] * math.log(n)
+                if bic < best[0]:
+                    best = (bic, solution[:-1], cols)
+            if best[2]:
+                self.season[best[2], t] = best[1].float()
 
     @torch.no_grad()
     def set_window_normalisation(self, on: bool) -> None:

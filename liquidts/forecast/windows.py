@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     import torch
 
 NS_PER_DAY = 86_400 * 10**9
-_PERIODS = {"hour": NS_PER_DAY, "dow": 7 * NS_PER_DAY, "doy": int(365.25 * NS_PER_DAY)}
+#: Each calendar cycle's period in nanoseconds.
+CALENDAR_PERIODS = {"hour": NS_PER_DAY, "dow": 7 * NS_PER_DAY, "doy": int(365.25 * NS_PER_DAY)}
 
 
 def infer_step(panel: Panel) -> tuple[int, str | None]:
@@ -97,7 +98,7 @@ def calendar_names(step: int, span: int, kind: str = "datetime") -> list[str]:
     if kind != "datetime":
         return []
     names = []
-    for name, period in _PERIODS.items():
+    for name, period in CALENDAR_PERIODS.items():
         if step < period and span >= 2 * period:
             names.append(name)
     return names
@@ -121,9 +122,9 @@ def calendar_features(times: np.ndarray, names: list[str], tz=None) -> np.ndarra
     for name in names:
         if name == "dow":
             # 1970-01-01 was a Thursday: shift so the phase starts on Monday.
-            phase = ((times + 3 * NS_PER_DAY) % _PERIODS["dow"]) / _PERIODS["dow"]
+            phase = ((times + 3 * NS_PER_DAY) % CALENDAR_PERIODS["dow"]) / CALENDAR_PERIODS["dow"]
         else:
-            phase = (times % _PERIODS[name]) / _PERIODS[name]
+            phase = (times % CALENDAR_PERIODS[name]) / CALENDAR_PERIODS[name]
         cols += [np.sin(2 * np.pi * phase), np.cos(2 * np.pi * phase)]
     if not cols:
         return np.zeros((len(times), 0))

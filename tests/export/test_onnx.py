@@ -104,9 +104,11 @@ def test_policies_equal_eager(core, discrete, tmp_path):
     _close(plain.run(None, {"obs": obs.numpy()})[0], policy.action_head(y0))
 
 
-@pytest.mark.parametrize("model", ["cfc", "ltc", "ncp", "lstm"])
-def test_fitted_forecaster_equals_eager(model, tmp_path):
-    est = tiny(model=model, target="load").fit(wide_frame())
+@pytest.mark.parametrize("model, deseasonalize", [("cfc", False), ("ltc", False), ("ncp", False), ("lstm", False),
+                                                   ("cfc", True)])
+def test_fitted_forecaster_equals_eager(model, deseasonalize, tmp_path):
+    est = tiny(model=model, target="load", deseasonalize=deseasonalize).fit(wide_frame())
+    assert bool(est.net_.season.abs().sum() > 0) == deseasonalize  # the frame's weekly cycle
     session = _session(to_onnx(est, tmp_path / "f.onnx"))
     inputs, mean, std = forecaster_inputs(est)
     out = session.run(None, inputs)[0]
