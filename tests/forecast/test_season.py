@@ -100,7 +100,11 @@ def test_auto_removes_the_cycles_the_data_repeat_few_times():
     """96 days repeat the week 13 times: "auto" leaves it to the network (no profile), True
     removes it; three years of daily data repeat the year three times: "auto" removes that cycle
     and leaves the week."""
-    assert torch.all(tiny(target="load").fit(wide_frame()).net_.season == 0)
+    auto = tiny(target="load").fit(wide_frame())
+    assert torch.all(auto.net_.season == 0)
+    # no profile is the network without one, to the bit
+    pd.testing.assert_frame_equal(auto.predict(), tiny(target="load", deseasonalize=False).fit(wide_frame()).predict(),
+                                  check_exact=True)
     assert tiny(target="load", deseasonalize=True).fit(wide_frame()).net_.season.abs().sum() > 0
     n = 3 * 365
     idx = pd.date_range("2012-01-01", periods=n, freq="D", name="date")
