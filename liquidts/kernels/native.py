@@ -13,6 +13,11 @@ per process in a warning (the fallback is correct but slower); opting out is sil
 
 Every tensor handed to a kernel goes through :func:`address`, which refuses what the kernel cannot
 read (another dtype, another device, a non-contiguous layout) instead of passing a wrong pointer.
+
+A kernel module reads its source when it is imported (:func:`source`) and builds from that copy,
+so the library it calls always matches the argument lists it declares: a package upgraded under a
+running process (its ``.c`` files replaced) would otherwise be compiled and called with the old
+module's arguments.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import subprocess
 import tempfile
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -49,6 +55,19 @@ int32 = ctypes.c_int
 pointer = ctypes.c_void_p
 
 
+class Source(NamedTuple):
+    """A kernel's C source and the shared headers, as read by :func:`source`."""
+
+    path: Path
+    code: bytes
+    headers: tuple  # ((file name, bytes), ...)
+
+
+def source(path: Path) -> Source:
+    """Read the C file ``path`` and the headers it may include, now."""
+    return Source(path, path.read_bytes(), tuple((h.name, h.read_bytes()) for h in sorted(_HEADERS.glob("*.h"))))
+
+
 def _compiler() -> str | None:
     return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
 
@@ -70,28 +89,32 @@ def _cache_dir() -> Path:
     return Path(root) / "native"
 
 
-def _run(command: list[str], source: Path) -> None:
+def _run(command: list[str], name: str) -> None:
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise RuntimeError(f"{command[0]} did not finish {source.name} within {BUILD_TIMEOUT_S} s") from None
+        raise RuntimeError(f"{command[0]} did not finish {name} within {BUILD_TIMEOUT_S} s") from None
     if result.returncode != 0:
-        raise RuntimeError(f"{command[0]} failed on {source.name}:\n{result.stderr.strip()}")
+        raise RuntimeError(f"{command[0]} failed on {name}:\n{result.stderr.strip()}")
 
 
-def _build(source: Path, compiler: str) -> Path:
-    code = source.read_bytes() + b"".join(h.read_bytes() for h in sorted(_HEADERS.glob("*.h")))
+def _build(src: Source, compiler: str) -> Path:
+    code = src.code + b"".join(text for _, text in src.headers)
     flags = " ".join((compiler, *_COMPILE_FLAGS, *_LINK_FLAGS, _cpu_signature()))
     key = hashlib.sha256(code + flags.encode()).hexdigest()[:16]
-    target = _cache_dir() / f"{source.stem}-{key}.so"
+    target = _cache_dir() / f"{src.path.stem}-{key}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Build to a temporary name and rename, so that concurrent processes never load a half-written file.
+    # Build to a temporary name and rename, so that concurrent processes never load a half-written
+    # file; from the copies in ``src``, not the files on disk, which may have changed since.
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        obj, partial = Path(tmp) / "kernel.o", Path(tmp) / target.name
-        _run([compiler, *_COMPILE_FLAGS, f"-I{_HEADERS}", str(source), "-o", str(obj)], source)
-        _run([compiler, *_LINK_FLAGS, str(obj), "-o", str(partial), "-lm"], source)
+        tmp = Path(tmp)
+        for name, text in ((src.path.name, src.code), *src.headers):
+            (tmp / name).write_bytes(text)
+        obj, partial = tmp / "kernel.o", tmp / target.name
+        _run([compiler, *_COMPILE_FLAGS, f"-I{tmp}", str(tmp / src.path.name), "-o", str(obj)], src.path.name)
+        _run([compiler, *_LINK_FLAGS, str(obj), "-o", str(partial), "-lm"], src.path.name)
         os.replace(partial, target)
     return target
 
@@ -100,15 +123,16 @@ def _opted_out() -> bool:
     return os.environ.get("LIQUIDTS_NATIVE", "1") == "0"
 
 
-def unavailable_reason(source: Path, signatures: dict) -> str | None:
+def unavailable_reason(source: Source | Path, signatures: dict) -> str | None:
     """Why the C kernel in ``source`` cannot be used here, or None when it can (built on first use)."""
     if _opted_out():
         return "disabled by LIQUIDTS_NATIVE=0"
-    return None if _load(source, signatures) is not None else _failures[source]
+    return None if _load(source, signatures) is not None else _failures[_path(source)]
 
 
-def load(source: Path, signatures: dict):
-    """The ctypes library built from ``source`` (a ``.c`` file's Path), or None when it cannot be built.
+def load(source: Source | Path, signatures: dict):
+    """The ctypes library built from ``source`` (what :func:`source` read, or a ``.c`` file's Path,
+    read now), or None when it cannot be built.
 
     ``signatures``: ``{function name: (restype, [argtypes])}`` for every function the caller uses;
     ctypes then converts and checks each argument instead of guessing its C type.
@@ -116,25 +140,30 @@ def load(source: Path, signatures: dict):
     return None if _opted_out() else _load(source, signatures)
 
 
-def _load(source: Path, signatures: dict):
-    if source not in _libraries:
+def _path(src: Source | Path) -> Path:
+    return src.path if isinstance(src, Source) else src
+
+
+def _load(src: Source | Path, signatures: dict):
+    path = _path(src)
+    if path not in _libraries:
         library, compiler = None, _compiler()
         if compiler is None:
-            _failures[source] = "no C compiler found (set CC, or install gcc or clang)"
+            _failures[path] = "no C compiler found (set CC, or install gcc or clang)"
         else:
             try:
-                library = ctypes.CDLL(str(_build(source, compiler)))
+                library = ctypes.CDLL(str(_build(src if isinstance(src, Source) else source(src), compiler)))
                 for name, (restype, argtypes) in signatures.items():
                     function = getattr(library, name)
                     function.restype, function.argtypes = restype, argtypes
             except (OSError, RuntimeError, AttributeError) as err:
-                library, _failures[source] = None, str(err)
+                library, _failures[path] = None, str(err)
         if library is None:
-            warnings.warn(f"liquidts: the C kernel {source.name} is not available ({_failures[source]}); "
+            warnings.warn(f"liquidts: the C kernel {path.name} is not available ({_failures[path]}); "
                           "the same function runs in PyTorch, more slowly (LIQUIDTS_NATIVE=0 silences this)",
                           RuntimeWarning)
-        _libraries[source] = library
-    return _libraries[source]
+        _libraries[path] = library
+    return _libraries[path]
 
 
 def address(tensor: torch.Tensor | None, name: str, dtype: torch.dtype = torch.float32) -> int | None:

@@ -424,7 +424,7 @@ def test_ltc_c_kernel_is_finite_after_long_gaps_and_huge_inputs(huge):
     (cfc_native, MODE_IDS, ACTIVATION_IDS), (cfc_scan_native, TRAIN_MODES, TRAIN_ACTIVATIONS)], ids=["inference", "train"])
 def test_c_enums_are_the_variants_table(module, modes, activations):
     """Mode and activation ids: each CfC C kernel's enums and variants.py, which Triton reads too."""
-    enums = re.findall(r"enum \{([^}]*)\}", module._SOURCE.read_text())
+    enums = re.findall(r"enum \{([^}]*)\}", module._SOURCE.code.decode())
     parsed = [{name.strip(): int(value) for name, value in (item.split("=") for item in enum.split(","))}
               for enum in enums]
     assert parsed == [{k.upper(): MODE_IDS[k] for k in modes}, {k.upper(): ACTIVATION_IDS[k] for k in activations}]
@@ -433,7 +433,7 @@ def test_c_enums_are_the_variants_table(module, modes, activations):
 @pytest.mark.parametrize("module", [cfc_native, cfc_scan_native, ltc_native, ltc_sensory, tanh_dropout_native],
                          ids=["cfc", "cfc_train", "ltc", "ltc_sensory", "tanh_dropout"])
 def test_every_c_function_has_a_ctypes_signature_of_its_arity(module):
-    prototypes = dict(re.findall(r"^void (\w+)\(([^)]*)\)", module._SOURCE.read_text(), re.M))
+    prototypes = dict(re.findall(r"^void (\w+)\(([^)]*)\)", module._SOURCE.code.decode(), re.M))
     assert set(prototypes) == set(module._SIGNATURES)
     library = module.library()
     for name, params in prototypes.items():
@@ -468,6 +468,19 @@ def test_build_is_cached(tmp_path, monkeypatch):
     native._libraries.pop(source)
     native.load(source, signatures)
     assert built[0].stat().st_mtime_ns == mtime  # reused, not rebuilt
+
+
+def test_a_kernel_builds_the_source_it_read_at_import_not_a_later_file(tmp_path, monkeypatch):
+    """A kernel module reads its source when imported; the file replaced afterwards (a package
+    upgraded under a running process) must not be what that process compiles and calls."""
+    monkeypatch.setenv("LIQUIDTS_CACHE", str(tmp_path))
+    path = tmp_path / "version.c"
+    path.write_text('#include "stable_math.h"\nint version(void) { return 1; }\n')
+    read_at_import = native.source(path)
+    path.write_text("int version(int changed_signature) { return 2; }\n")
+    library = native.load(read_at_import, {"version": (ctypes.c_int, [])})
+    assert library.version() == 1
+    native._libraries.pop(path)
 
 
 def test_build_failure_and_opt_out_give_reasons(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ import torch
 from liquidts.kernels import native
 from liquidts.kernels.cfc.variants import ACTIVATION_IDS, MODE_IDS
 
-_SOURCE = Path(__file__).with_name("inference.c")
+_SOURCE = native.source(Path(__file__).with_name("inference.c"))
 _SIGNATURES = {
     "cfc_inference": (None, [native.int64, native.int64, native.int64, native.pointer,
                              ctypes.POINTER(native.pointer), native.int32, native.int32,

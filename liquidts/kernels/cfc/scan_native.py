@@ -22,7 +22,7 @@ import torch
 from liquidts.kernels import native
 from liquidts.kernels.cfc.variants import ACTIVATION_IDS, MODE_IDS
 
-_SOURCE = Path(__file__).with_name("scan.c")
+_SOURCE = native.source(Path(__file__).with_name("scan.c"))
 _i64, _i32, _ptr = native.int64, native.int32, native.pointer
 _SIGNATURES = {
     "cfc_train_forward": (None, [_i64] * 4 + [_i32, _i32] + [_ptr] * 15 + [_i64, _i64, _ptr]),

@@ -13,7 +13,7 @@ import torch
 
 from liquidts.kernels import native
 
-_SOURCE = Path(__file__).with_name("scan.c")
+_SOURCE = native.source(Path(__file__).with_name("scan.c"))
 _I, _P = native.int64, native.pointer
 _SIGNATURES = {
     # T, U, B, N, E, v0, base, h, cm, src, dst, sigma, bias, werev, w, out, V, D, work

@@ -19,7 +19,7 @@ import torch
 
 from liquidts.kernels import dispatch, native
 
-_SOURCE = Path(__file__).with_name("sensory.c")
+_SOURCE = native.source(Path(__file__).with_name("sensory.c"))
 _I, _P = native.int64, native.pointer
 _SIGNATURES = {
     # R, I, N, x, w, sigma, mu, erev, out

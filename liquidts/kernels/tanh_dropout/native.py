@@ -11,7 +11,7 @@ import torch
 
 from liquidts.kernels import native
 
-_SOURCE = Path(__file__).with_name("tanh_dropout.c")
+_SOURCE = native.source(Path(__file__).with_name("tanh_dropout.c"))
 _SIGNATURES = {
     "tanh_dropout_forward": (None, [native.int64] * 4 + [ctypes.c_uint64, native.int64, ctypes.c_float]
                              + [native.pointer] * 4),
