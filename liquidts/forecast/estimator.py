@@ -50,7 +50,8 @@ CV_FOLDS = 5  # blocked cross-validation folds choosing the linear path's start
 #: deseasonalize="auto" removes the calendar cycles the training data repeat fewer times than
 #: this. Measured on the benchmark suites (benchmarks/results/seattle.md and docs/forecasting.md):
 #: every cycle removed helps on daily Seattle (3.5 yearly cycles) and ETTh1, and costs 1-2% on
-#: ETTh2 and 7% on Weather, whose daily and weekly cycles (52-365 repetitions) the network learns.
+#: ETTh2 and 7% on Weather, whose daily and weekly cycles (52-480 repetitions) the network learns
+#: better than a fixed profile (benchmarks/results/deseasonalize.md).
 FEW_CYCLES = 10
 NORMALIZATIONS = ("window", "series", "auto")
 
@@ -378,12 +379,10 @@ class LiquidForecaster(BaseForecaster):
 
     def _seasonal_cycles(self, span: int) -> list[int]:
         """The calendar cycles (indices into ``cal_names_``) the seasonal profile may use."""
-        if self.deseasonalize is False or self.deseasonalize is np.False_:
-            return []
         cycles = range(len(self.cal_names_))
-        if self.deseasonalize == "auto":
+        if isinstance(self.deseasonalize, str):  # "auto"
             return [c for c in cycles if span < FEW_CYCLES * CALENDAR_PERIODS[self.cal_names_[c]]]
-        return list(cycles)
+        return list(cycles) if self.deseasonalize else []
 
     # ----- the network ---------------------------------------------------------------------
     def _network_config(self, n_calendar: int) -> NetworkConfig:
