@@ -371,20 +371,21 @@ class ForecastNetwork(nn.Module):
         self.season.zero_()
         if not cycles:
             return
-        ones = torch.ones(len(calendar), 1, dtype=torch.float64)
         subsets = [[c for i, c in enumerate(cycles) if mask >> i & 1] for mask in range(2 ** len(cycles))]
         for t in range(self.config.n_targets):
             y = values[:, t].double()
             seen = ~torch.isnan(y)
-            n = int(seen.sum())
+            y, features = y[seen], calendar[seen].double()
+            n = len(y)
+            intercept = torch.ones(n, 1, dtype=torch.float64)
             best = (math.inf, None, [])
-            for cycles in subsets:
-                cols = [k for c in cycles for k in (2 * c, 2 * c + 1)]
+            for subset in subsets:
+                cols = [k for c in subset for k in (2 * c, 2 * c + 1)]
                 if n <= len(cols) + 1:
                     continue
-                x = torch.cat([calendar[seen][:, cols].double(), ones[seen]], dim=1)
-                solution = torch.linalg.lstsq(x, y[seen].unsqueeze(1)).solution[:, 0]
-                rss = float(((x @ solution - y[seen]) ** 2).sum())
+                x = torch.cat([features[:, cols], intercept], dim=1)
+                solution = torch.linalg.lstsq(x, y.unsqueeze(1)).solution[:, 0]
+                rss = float(((x @ solution - y) ** 2).sum())
                 bic = n * math.log(max(rss, 1e-300) / n) + x.shape[1] * math.log(n)
                 if bic < best[0]:
                     best = (bic, solution[:-1], cols)

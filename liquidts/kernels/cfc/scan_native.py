@@ -90,8 +90,8 @@ class _CfCScanC(torch.autograd.Function):
         a = native.address
         library().cfc_train_forward(
             batch, steps, hidden, width, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
-            *_mkl_pack_addresses(), a(x_w, "x_w"), a(bias, "bias"), a(ts, "timespans"), a(h0, "h0"), a(rec, "rec_weight"),
-            a(head, "head_weight"), a(head_bias, "head_bias"), a(acts, "acts"), a(gates, "gates"),
+            *_mkl_pack_addresses(), a(x_w, "x_w"), a(bias, "bias"), a(ts, "timespans"), a(h0, "h0"),
+            a(rec, "rec_weight"), a(head, "head_weight"), a(head_bias, "head_bias"), a(acts, "acts"), a(gates, "gates"),
             a(hs, "states"), *_rows_address(out, "out"), a(scratch, "scratch"))
         ctx.meta = (mode, activation)
         ctx.save_for_backward(ts, h0, rec, head, acts, gates, hs)
