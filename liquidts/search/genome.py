@@ -17,17 +17,26 @@ Genes of a block:
 * ``depth``: the CfC backbone's layers (``cfc`` only).
 * ``norm``: ``"none"`` or ``"layer"`` (pre-norm); ``residual``: add to the stream or replace it.
 * ``share``: None, or the index of an earlier block whose operator weights this block reuses.
+* ``featurizer``: the block reads its (normed) input through a linear featurizer D -> W of its
+  own before the operator (so the operator reads W features instead of D);
+  ``feature_share``: None, or the index of an earlier block whose featurizer this block reads
+  through instead. STAR's genome shares featurizers between operators of different classes (a
+  CfC and an attention block reading the same projected features); ``share`` shares whole
+  operators.
 
 Validity (:func:`validate`): 1..MAX_BLOCKS blocks; every gene in its set; genes an operator does
 not read hold their neutral value (``sparsity`` 0.0 unless ``ncp``, ``depth`` 0 unless ``cfc``),
 so two genomes that build the same network are equal; ``share`` points to an earlier block that
-does not itself share (no chains) and has the same operator, width, sparsity and depth.
+does not itself share (no chains) and has the same operator, width, sparsity, depth and featurizer
+gene; ``feature_share`` is set only on a block with a featurizer and points to an earlier block
+that has its own featurizer (not a borrowed one) of the same width.
 :func:`repair` maps any genome to a valid one; :func:`mutate` and :func:`crossover` repair their
 output, so they always yield valid genomes.
 
 Text form, one block per ``|``: ``cfc:32:d1+ln+res|mamba:16|cfc:32:d1+res@0``: operator, width,
 then ``s0.5`` (sparsity) or ``d2`` (depth) when read, ``+ln`` (layer norm), ``+res`` (residual),
-``@j`` (shares block j). :meth:`Genome.from_string` and :meth:`Genome.from_dict` invert
+``+f`` (own featurizer) or ``+fj`` (block j's featurizer), ``@j`` (shares block j's operator):
+``cfc:32:d1+f|transformer:32+f0+res`` is a CfC and an attention block reading one featurizer. :meth:`Genome.from_string` and :meth:`Genome.from_dict` invert
 :meth:`Genome.to_string` and :meth:`Genome.to_dict`.
 """
 
@@ -66,10 +75,13 @@ class Block:
     norm: str = "none"
     residual: bool = False
     share: int | None = None
+    featurizer: bool = False
+    feature_share: int | None = None
 
     def shape_key(self) -> tuple:
-        """What must match for two blocks to share operator weights."""
-        return (self.op, self.width, self.sparsity, self.depth)
+        """What must match for two blocks to share operator weights (the featurizer gene sets
+        how many features the operator reads)."""
+        return (self.op, self.width, self.sparsity, self.depth, self.featurizer)
 
     def to_string(self) -> str:
         text = f"{self.op}:{self.width}"
@@ -81,6 +93,8 @@ class Block:
             text += "+ln"
         if self.residual:
             text += "+res"
+        if self.featurizer:
+            text += "+f" if self.feature_share is None else f"+f{self.feature_share}"
         if self.share is not None:
             text += f"@{self.share}"
         return text
@@ -91,7 +105,7 @@ class Block:
         flags = body.split("+")
         parts = flags[0].split(":")
         if len(parts) < 2:
-            raise ValueError(f"block {text!r} must read 'op:width[:s<sparsity>|:d<depth>][+ln][+res][@j]'")
+            raise ValueError(f"block {text!r} must read 'op:width[:s<sparsity>|:d<depth>][+ln][+res][+f|+fj][@j]'")
         kw = {"op": parts[0], "width": int(parts[1])}
         for extra in parts[2:]:
             if extra.startswith("s"):
@@ -105,6 +119,9 @@ class Block:
                 kw["norm"] = "layer"
             elif flag == "res":
                 kw["residual"] = True
+            elif flag.startswith("f") and (flag == "f" or flag[1:].isdigit()):
+                kw["featurizer"] = True
+                kw["feature_share"] = int(flag[1:]) if flag[1:] else None
             else:
                 raise ValueError(f"unknown flag +{flag} in block {text!r}")
         if share:
@@ -173,7 +190,19 @@ def problems(genome: Genome) -> list[str]:
                 out.append(f"{where}: shares block {j}, which itself shares (point to the block that owns "
                            "the weights)")
             elif blocks[j].shape_key() != b.shape_key():
-                out.append(f"{where}: shares block {j} of another operator, width, sparsity or depth")
+                out.append(f"{where}: shares block {j} of another operator, width, sparsity, depth or featurizer")
+        if not isinstance(b.featurizer, bool):
+            out.append(f"{where}: featurizer must be a bool")
+        if b.feature_share is not None:
+            j = b.feature_share
+            if not b.featurizer:
+                out.append(f"{where}: feature_share is read by blocks with a featurizer only and must be None")
+            elif not isinstance(j, int) or not 0 <= j < i:
+                out.append(f"{where}: feature_share must index an earlier block")
+            elif not blocks[j].featurizer or blocks[j].feature_share is not None:
+                out.append(f"{where}: reads block {j}'s featurizer, which has none of its own")
+            elif blocks[j].width != b.width:
+                out.append(f"{where}: reads the featurizer of block {j}, of another width")
     return out
 
 
@@ -196,7 +225,8 @@ def _nearest(value, choices):
 def repair(genome: Genome) -> Genome:
     """The nearest valid genome: out-of-set genes to the nearest allowed value, unread genes to
     their neutral value, extra blocks dropped (an empty genome becomes one CfC block), sharing
-    links that no longer match dropped (or redirected to the owner of a chain)."""
+    links that no longer match dropped (or redirected to the owner of a chain); a featurizer
+    link makes its block featurized."""
     blocks = list(genome.blocks[:MAX_BLOCKS]) or [Block()]
     out: list[Block] = []
     for i, b in enumerate(blocks):
@@ -205,15 +235,24 @@ def repair(genome: Genome) -> Genome:
         sparsity = _nearest(float(b.sparsity), SPARSITIES) if op == "ncp" else 0.0
         depth = int(np.clip(int(b.depth), DEPTHS[0], DEPTHS[-1])) if op == "cfc" else 0
         norm = b.norm if b.norm in NORMS else "none"
+        feature_share = b.feature_share
+        featurizer = bool(b.featurizer) or feature_share is not None
+        if feature_share is not None:
+            feature_share = int(feature_share)
+            if 0 <= feature_share < i and out[feature_share].feature_share is not None:
+                feature_share = out[feature_share].feature_share  # a chain: point to the owner
+            if not (0 <= feature_share < i) or not out[feature_share].featurizer \
+                    or out[feature_share].width != width:
+                feature_share = None
         share = b.share
         if share is not None:
             share = int(share)
             if 0 <= share < i and out[share].share is not None:
                 share = out[share].share  # a chain: point to the owner
-            candidate = Block(op, width, sparsity, depth)
+            candidate = Block(op, width, sparsity, depth, featurizer=featurizer)
             if not (0 <= share < i) or out[share].shape_key() != candidate.shape_key():
                 share = None
-        out.append(Block(op, width, sparsity, depth, norm, bool(b.residual), share))
+        out.append(Block(op, width, sparsity, depth, norm, bool(b.residual), share, featurizer, feature_share))
     return validate(Genome(tuple(out)))
 
 
@@ -223,12 +262,14 @@ def random_block(rng: np.random.Generator, operators=OPERATORS, widths=WIDTHS) -
     return Block(op=op, width=int(rng.choice(widths)),
                  sparsity=float(rng.choice(SPARSITIES)) if op == "ncp" else 0.0,
                  depth=int(rng.choice(DEPTHS)) if op == "cfc" else 0,
-                 norm=str(rng.choice(NORMS)), residual=bool(rng.random() < 0.5))
+                 norm=str(rng.choice(NORMS)), residual=bool(rng.random() < 0.5),
+                 featurizer=bool(rng.random() < 0.25))
 
 
 def random_genome(rng: np.random.Generator, max_blocks: int = 3, operators=OPERATORS, widths=WIDTHS) -> Genome:
     """A valid genome of 1..max_blocks random blocks; a block shares an earlier matching block's
-    weights with probability 1/4."""
+    weights with probability 1/4, and a featurized block reads an earlier block's featurizer of
+    its width with probability 1/2."""
     n = int(rng.integers(1, min(max_blocks, MAX_BLOCKS) + 1))
     blocks: list[Block] = []
     for i in range(n):
@@ -237,20 +278,29 @@ def random_genome(rng: np.random.Generator, max_blocks: int = 3, operators=OPERA
         if owners and rng.random() < 0.25:
             j = int(rng.choice(owners))
             o = blocks[j]
-            b = dataclasses.replace(b, op=o.op, width=o.width, sparsity=o.sparsity, depth=o.depth, share=j)
+            b = dataclasses.replace(b, op=o.op, width=o.width, sparsity=o.sparsity, depth=o.depth,
+                                    featurizer=o.featurizer, share=j)
+        featurizers = _featurizer_owners(blocks, b.width)
+        if b.featurizer and featurizers and rng.random() < 0.5:
+            b = dataclasses.replace(b, feature_share=int(rng.choice(featurizers)))
         blocks.append(b)
     return repair(Genome(tuple(blocks)))
+
+
+def _featurizer_owners(blocks, width: int) -> list[int]:
+    """Indices of the blocks whose own featurizer a block of ``width`` may read."""
+    return [j for j, o in enumerate(blocks) if o.featurizer and o.feature_share is None and o.width == width]
 
 
 def mutate(genome: Genome, rng: np.random.Generator, operators=OPERATORS, widths=WIDTHS,
            max_blocks: int = MAX_BLOCKS) -> Genome:
     """One random edit, repaired: change a block's operator, width, sparsity, depth, norm,
-    residual or sharing gene, insert a random block, or delete a block (indices of later sharing
-    genes follow the edit)."""
+    residual, featurizer or one of its sharing genes, insert a random block, or delete a block
+    (indices of later sharing genes follow the edit)."""
     blocks = list(genome.blocks)
     i = int(rng.integers(len(blocks)))
     b = blocks[i]
-    kinds = ["op", "width", "norm", "residual", "share", "insert", "delete"]
+    kinds = ["op", "width", "norm", "residual", "share", "featurizer", "feature_share", "insert", "delete"]
     kinds += ["sparsity"] if b.op == "ncp" else []
     kinds += ["depth"] if b.op == "cfc" else []
     kind = str(rng.choice(kinds))
@@ -260,7 +310,8 @@ def mutate(genome: Genome, rng: np.random.Generator, operators=OPERATORS, widths
         kind = "width"
     if kind == "op":
         new = random_block(rng, operators, widths)
-        blocks[i] = dataclasses.replace(new, width=b.width, norm=b.norm, residual=b.residual, share=None)
+        blocks[i] = dataclasses.replace(new, width=b.width, norm=b.norm, residual=b.residual, share=None,
+                                        featurizer=b.featurizer, feature_share=b.feature_share)
     elif kind == "width":
         blocks[i] = dataclasses.replace(b, width=int(rng.choice(widths)), share=None)
     elif kind == "sparsity":
@@ -277,25 +328,35 @@ def mutate(genome: Genome, rng: np.random.Generator, operators=OPERATORS, widths
             blocks[i] = dataclasses.replace(b, share=None)
         else:
             blocks[i] = dataclasses.replace(b, share=int(rng.choice(owners)))
+    elif kind == "featurizer":
+        blocks[i] = dataclasses.replace(b, featurizer=not b.featurizer, feature_share=None, share=None)
+    elif kind == "feature_share":
+        owners = _featurizer_owners(blocks[:i], b.width)
+        if b.feature_share is not None or not owners:
+            blocks[i] = dataclasses.replace(b, feature_share=None)
+        else:
+            blocks[i] = dataclasses.replace(b, featurizer=True, feature_share=int(rng.choice(owners)),
+                                            share=b.share if b.featurizer else None)
     elif kind == "insert":
         blocks.insert(i, random_block(rng, operators, widths))
         blocks = [_shift_share(x, i, +1) for x in blocks]
     elif kind == "delete":
         del blocks[i]
         blocks = [_shift_share(x, i, -1) for x in blocks]
-    # Blocks that shared an edited block's weights keep them only if still the same shape (repair).
+    # Blocks that shared an edited block's weights or featurizer keep them only if they still
+    # match (repair).
     return repair(Genome(tuple(blocks)))
 
 
 def _shift_share(b: Block, at: int, delta: int) -> Block:
-    """Sharing index after inserting (delta=+1) or deleting (delta=-1) the block at ``at``."""
-    if b.share is None:
-        return b
-    if delta < 0 and b.share == at:
-        return dataclasses.replace(b, share=None)
-    if b.share >= at:
-        return dataclasses.replace(b, share=b.share + delta)
-    return b
+    """Sharing indices after inserting (delta=+1) or deleting (delta=-1) the block at ``at``."""
+
+    def shifted(j):
+        if j is None or (delta < 0 and j == at):
+            return None
+        return j + delta if j >= at else j
+
+    return dataclasses.replace(b, share=shifted(b.share), feature_share=shifted(b.feature_share))
 
 
 def crossover(a: Genome, b: Genome, rng: np.random.Generator, max_blocks: int = MAX_BLOCKS) -> tuple[Genome, Genome]:
@@ -306,8 +367,10 @@ def crossover(a: Genome, b: Genome, rng: np.random.Generator, max_blocks: int = 
 
     def child(head, tail, offset):
         # tail's sharing indices were into its own parent: shift them to the child's positions.
-        tail = [dataclasses.replace(x, share=None if x.share is None or x.share < offset else
-                                    x.share - offset + len(head)) for x in tail]
+        def moved(j):
+            return None if j is None or j < offset else j - offset + len(head)
+
+        tail = [dataclasses.replace(x, share=moved(x.share), feature_share=moved(x.feature_share)) for x in tail]
         blocks = (list(head) + tail)[:min(max_blocks, MAX_BLOCKS)]
         return repair(Genome(tuple(blocks)))
 
@@ -360,7 +423,10 @@ def _output_size(op: nn.Module, d: int) -> int:
 class GenomeCore(nn.Module):
     """The core a :class:`Genome` describes: ``y, h = core(x, hx=None, timespans=None)`` with x
     (N, T, D); y (N, T, D) with ``return_sequences=True``, else (N, D); h one state per block
-    (None for stateless blocks). ``core.step(x_t, h, timespans)`` advances one step."""
+    (None for stateless blocks). ``core.step(x_t, h, timespans)`` advances one step.
+
+    Block k computes ``z = featurizer(norm(x))`` (no featurizer: ``norm(x)``), ``y = op(z)``,
+    projected back to D, then ``x + y`` (residual) or ``y``."""
 
     def __init__(self, genome: Genome, width: int, return_sequences: bool = False):
         super().__init__()
@@ -371,27 +437,40 @@ class GenomeCore(nn.Module):
         self.ops = nn.ModuleList()
         self.norms = nn.ModuleList()
         self.projections = nn.ModuleList()
+        self.featurizers = nn.ModuleList()
         self.owner = []  # index into self.ops of each block's operator
+        self.feature_owner = []  # index into self.featurizers of each block's featurizer, or None
         for b in genome.blocks:
+            reads = b.width if b.featurizer else width
             if b.share is None:
-                self.ops.append(build_operator(b, width))
+                self.ops.append(build_operator(b, reads))
                 self.owner.append(len(self.ops) - 1)
             else:
                 self.owner.append(self.owner[b.share])
+            if b.featurizer and b.feature_share is None:
+                self.featurizers.append(nn.Linear(width, b.width))
+                self.feature_owner.append(len(self.featurizers) - 1)
+            else:
+                self.feature_owner.append(None if b.feature_share is None else self.feature_owner[b.feature_share])
             op = self.ops[self.owner[-1]]
             self.norms.append(nn.LayerNorm(width) if b.norm == "layer" else nn.Identity())
-            out = _output_size(op, width)
+            out = _output_size(op, reads)
             self.projections.append(nn.Identity() if out == width else nn.Linear(out, width))
 
     def _block_states(self, hx):
         return [None] * len(self.owner) if hx is None else list(hx)
+
+    def _features(self, k: int, x):
+        z = self.norms[k](x)
+        f = self.feature_owner[k]
+        return z if f is None else self.featurizers[f](z)
 
     def forward(self, x, hx=None, timespans=None):
         states = self._block_states(hx)
         out = []
         for k, b in enumerate(self.genome.blocks):
             op = self.ops[self.owner[k]]
-            z = self.norms[k](x)
+            z = self._features(k, x)
             y, h = op(z, states[k], timespans) if not isinstance(op, MLPBlock) else op(z)
             y = self.projections[k](y)
             x = x + y if b.residual else y
@@ -404,7 +483,7 @@ class GenomeCore(nn.Module):
         out = []
         for k, b in enumerate(self.genome.blocks):
             op = self.ops[self.owner[k]]
-            z = self.norms[k](x)
+            z = self._features(k, x)
             if isinstance(op, (CfC, LTC)):
                 y, h = op.step(z, states[k], timespans)
             else:

@@ -12,8 +12,9 @@ Determinism: pymoo draws from ``random_state``; each evaluation is seeded from t
 thread, so a genome always gets the same scores and the search gives the same result whatever
 ``n_workers`` is (on CPU).
 
-Checkpoint: after every generation the evaluated genomes (with their scores) and the population
-are written atomically as JSON. A search started with the same checkpoint file, data and
+Checkpoint: after every evaluation the evaluated genomes (with their scores), and after every
+generation its surviving population, are written atomically as JSON (a kill loses at most the
+evaluations running at the time). A search started with the same checkpoint file, data and
 parameters replays the pymoo loop from the seed, reading the recorded scores instead of
 re-fitting, and continues where the interrupted run stopped.
 """
@@ -97,9 +98,10 @@ class _LocalPool:
             n_workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
 
     def map(self, jobs):
+        """The evaluations of ``jobs``, in order, each yielded as soon as it and those before it are done."""
         if self.pool is None:
-            return [evaluate_genome(*job) for job in jobs]
-        return list(self.pool.map(evaluate_genome, *zip(*jobs)))
+            return (evaluate_genome(*job) for job in jobs)
+        return self.pool.map(evaluate_genome, *zip(*jobs)) if jobs else iter(())
 
     def close(self):
         if self.pool is not None:
@@ -123,9 +125,10 @@ class _RayPool:
 
     def map(self, jobs):
         if not jobs:
-            return []
+            return iter(())
         df_ref = self.ray.put(jobs[0][1])
-        return self.ray.get([self.remote.remote(j[0], df_ref, *j[2:]) for j in jobs])
+        refs = [self.remote.remote(j[0], df_ref, *j[2:]) for j in jobs]
+        return (self.ray.get(ref) for ref in refs)
 
     def close(self):
         if self.started:
@@ -247,6 +250,7 @@ class ArchitectureSearch:
                     res["generation"] = gen
                     cache[res["genome"]] = res
                     order.append(res["genome"])
+                    self._write_checkpoint(fingerprint, [cache[t] for t in order], populations, order)
                 pop.set("F", np.array([[float(cache[t][o]) for o in objectives] for t in texts]))
                 algorithm.tell(infills=pop)
                 survivors = [str(x[0]) for x in algorithm.pop.get("X")]

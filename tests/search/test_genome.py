@@ -1,5 +1,6 @@
 """The genome of a sequence core: validity, repair, mutation and crossover always valid, text and
-dict round-trips, building with the common signature, step == forward, weight sharing, counts."""
+dict round-trips, building with the common signature, step == forward, weight and featurizer
+sharing, counts."""
 
 import dataclasses
 import json
@@ -45,7 +46,8 @@ def test_mutation_and_crossover_always_yield_valid_genomes(seed, steps):
 
 blocks = st.builds(Block, op=st.sampled_from((*OPERATORS, "nope")), width=st.integers(-5, 300),
                    sparsity=st.floats(-1, 2), depth=st.integers(-3, 9), norm=st.sampled_from(("none", "layer", "x")),
-                   residual=st.booleans(), share=st.none() | st.integers(-2, 8))
+                   residual=st.booleans(), share=st.none() | st.integers(-2, 8), featurizer=st.booleans(),
+                   feature_share=st.none() | st.integers(-2, 8))
 
 
 @settings(max_examples=80, deadline=None)
@@ -60,6 +62,11 @@ def test_repair_maps_anything_to_a_valid_genome(bs):
     ("cfc:32:d1|cfc:32:d1@1", "earlier block"),
     ("cfc:32:d1|cfc:16:d1@0", "another operator, width"),
     ("cfc:32:d1|cfc:32:d1@0|cfc:32:d1@1", "itself shares"),
+    ("cfc:32:d1+f|cfc:32:d1@0", "depth or featurizer"),
+    ("mlp:32+f1|mlp:32+f", "earlier block"),
+    ("cfc:32:d1|mlp:32+f0", "none of its own"),
+    ("cfc:32:d1+f|mlp:32+f0|gru:32+f1", "none of its own"),
+    ("cfc:32:d1+f|mlp:16+f0", "another width"),
     ("mamba:32:d2", "depth is read by cfc"),
     ("cfc:32:s0.5", "sparsity is read by ncp"),
     ("ncp:32:s0.3", "sparsity 0.3"),
@@ -81,6 +88,12 @@ def test_text_form_reads_as_documented():
     assert g.blocks[0] == Block("cfc", 32, 0.0, 1, "layer", True)
     assert g.blocks[2].sparsity == 0.75 and g.blocks[3].share == 0
     assert g.to_string() == "cfc:32:d1+ln+res|mamba:16|ncp:24:s0.75+res|cfc:32:d1@0"
+    g = Genome.from_string("cfc:32:d1+f|transformer:32+f0+res|cfc:32:d1+f+ln@0")
+    assert [(b.featurizer, b.feature_share, b.share) for b in g.blocks] == [(True, None, None), (True, 0, None),
+                                                                           (True, None, 0)]
+    assert g.to_string() == "cfc:32:d1+f|transformer:32+res+f0|cfc:32:d1+ln+f@0"
+    with pytest.raises(ValueError, match="unknown flag"):
+        Genome.from_string("cfc:32:d1+fx")
 
 
 @pytest.mark.parametrize("op", OPERATORS)
@@ -94,7 +107,8 @@ def test_every_operator_builds_with_the_common_signature(op):
 
 
 @pytest.mark.parametrize("text", ["cfc:16:d1+ln+res|ncp:16:s0.5|mamba:8+res|transformer:16+ln|mlp:16+res|cfc:16:d1@0",
-                                  "ltc:8+res|rwkv:16+ln|xlstm:16+res|hyena:8+ln+res|gru:8|lstm:16+res"])
+                                  "ltc:8+res|rwkv:16+ln|xlstm:16+res|hyena:8+ln+res|gru:8|lstm:16+res",
+                                  "cfc:16:d1+f+res|transformer:16+ln+f0|mlp:16+f0+res|cfc:16:d1+f@0|ltc:8+f"])
 def test_step_by_step_equals_the_whole_sequence(text):
     torch.manual_seed(0)
     g = Genome.from_string(text)
@@ -117,6 +131,34 @@ def test_shared_blocks_reuse_the_owners_weights():
     assert count_parameters(separate) - count_parameters(shared) == own
     # Each application still carries its own state.
     assert state_bytes(shared) == state_bytes(separate) == 4 * (32 + 32)
+
+
+def test_featurizer_sharing_reuses_one_projection_across_operators():
+    d, w = 16, 32
+    shared = build("cfc:32:d1+f|transformer:32+f0+res", d)
+    separate = build("cfc:32:d1+f|transformer:32+f+res", d)
+    assert shared.feature_owner == [0, 0] and len(shared.featurizers) == 1
+    assert separate.feature_owner == [0, 1]
+    assert count_parameters(separate) - count_parameters(shared) == d * w + w
+    # The operators read the featurizer's W features, not the stream's D.
+    assert shared.ops[0].input_size == w
+    x = torch.randn(2, 5, d)
+    seen = {}
+    hooks = [shared.projections[0].register_forward_hook(lambda m, args, out: seen.update(stream=out)),
+             shared.ops[1].register_forward_hook(lambda m, args, out: seen.update(read=args[0]))]
+    with torch.no_grad():
+        shared(x)  # block 0 is not residual: its projected output is the stream block 1 reads
+        torch.testing.assert_close(seen["read"], shared.featurizers[0](seen["stream"]))
+    for hook in hooks:
+        hook.remove()
+    # A sharing link is a gene like any other: a mutation can add or drop it, repair keeps it valid.
+    rng = np.random.default_rng(0)
+    seen_links = set()
+    for _ in range(300):
+        g = mutate(Genome.from_string("cfc:32:d1+f|transformer:32+f+res|mlp:32+f0"), rng)
+        assert is_valid(g)
+        seen_links |= {b.feature_share for b in g.blocks}
+    assert {None, 0} <= seen_links
 
 
 def test_state_bytes_follow_each_operators_memory():
