@@ -30,6 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from liquidts.search.genome import (OPERATORS, WIDTHS, Genome, build, count_parameters, crossover, mutate,
                                     random_genome, state_bytes, step_latency)
@@ -164,7 +165,8 @@ class ArchitectureSearch:
         JSON file of evaluated genomes and the population per generation, written atomically;
         a search of the same data and parameters resumes from it, also with more ``generations``
         than it was run with (the recorded ones are replayed, then it goes on).
-    random_state : int, default 0; verbose : bool, default False (one line per generation).
+    random_state : int, default 0; verbose : bool, default False (a progress bar over the
+        evaluations and one line per generation).
 
     Attributes (after fit): ``history_`` (every evaluation), ``pareto_`` (the non-dominated
     evaluations, by validation loss), ``best_genome_``, ``best_estimator_``, ``populations_``.
@@ -239,11 +241,14 @@ class ArchitectureSearch:
         pool = (_RayPool(self.n_workers, self.ray_address) if self.backend == "ray" and self.n_workers > 1
                 else _LocalPool(self.n_workers))
         order = list(record["order"])  # genome strings in evaluation order
+        bar = tqdm(total=self.generations * self.population, desc="search", unit="genome", disable=not self.verbose)
         try:
             for gen in range(self.generations):
                 pop = algorithm.ask()
                 texts = [str(x[0]) for x in pop.get("X")]
                 todo = [t for t in dict.fromkeys(texts) if t not in cache]
+                bar.total += len(texts) - self.population  # pymoo may offer fewer offspring than asked
+                bar.update(len(texts) - len(todo))  # read back from the checkpoint or evaluated before
                 jobs = [(t, df, forecaster_params, evaluation_seed(Genome.from_string(t), self.random_state),
                          units) for t in todo]
                 for res in pool.map(jobs):
@@ -251,6 +256,7 @@ class ArchitectureSearch:
                     cache[res["genome"]] = res
                     order.append(res["genome"])
                     self._write_checkpoint(fingerprint, [cache[t] for t in order], populations, order)
+                    bar.update(1)
                 pop.set("F", np.array([[float(cache[t][o]) for o in objectives] for t in texts]))
                 algorithm.tell(infills=pop)
                 survivors = [str(x[0]) for x in algorithm.pop.get("X")]
@@ -263,9 +269,10 @@ class ArchitectureSearch:
                                        "to start afresh")
                 if self.verbose:
                     best = min(cache[t]["val_loss"] for t in survivors)
-                    print(f"generation {gen + 1}/{self.generations}: {len(todo)} evaluated, "
-                          f"best val_loss {best:.5g}", file=sys.stderr, flush=True)
+                    bar.write(f"generation {gen + 1}/{self.generations}: {len(todo)} evaluated, "
+                              f"best val_loss {best:.5g}", file=sys.stderr)
         finally:
+            bar.close()
             pool.close()
         # A checkpoint of a longer search holds later generations too: they are not this search's.
         self.history_ = pd.DataFrame([cache[t] for t in order if cache[t]["generation"] < self.generations]) \

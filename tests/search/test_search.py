@@ -94,7 +94,7 @@ def test_resume_after_a_kill_mid_generation(df, serial, tmp_path, monkeypatch):
     assert len(json.loads(path.read_text())["populations"]) == 2
 
 
-def test_a_finished_search_extends_from_its_checkpoint(df, serial, tmp_path, monkeypatch):
+def test_a_finished_search_extends_from_its_checkpoint(df, serial, tmp_path, monkeypatch, capsys):
     """More generations than the checkpoint holds: the recorded one is replayed without a fit and
     the search goes on to where an uninterrupted one ends; fewer: the checkpoint's later
     generations are not reported."""
@@ -113,8 +113,12 @@ def test_a_finished_search_extends_from_its_checkpoint(df, serial, tmp_path, mon
     assert calls and not set(calls) & first
     pd.testing.assert_frame_equal(_table(extended), _table(serial))
     assert extended.populations_ == serial.populations_
-    again = ArchitectureSearch(**dict(SEARCH, generations=1), refit=False, checkpoint=path).fit(df, **PARAMS)
+    capsys.readouterr()
+    again = ArchitectureSearch(**dict(SEARCH, generations=1), refit=False, checkpoint=path,
+                               verbose=True).fit(df, **PARAMS)
     pd.testing.assert_frame_equal(_table(again), _table(one))
+    progress = capsys.readouterr().err
+    assert "generation 1/1: 0 evaluated" in progress and "search: 100%" in progress and "4/4" in progress
     assert len(json.loads(path.read_text())["populations"]) == 2
 
 
