@@ -54,7 +54,7 @@ def test_quick_search_scores_the_hand_designed_cores_and_the_search_alike(tmp_pa
             and r["params"] <= 0.87 * min(hand.values(), key=lambda r: r["val_loss"])["params"]]
     assert body["meta"]["bar_met"] == bool(wins)
     table = (tmp_path / "search-ETTh1-96-quick.md").read_text()
-    assert "STAR's margins" in table and "Hand-designed cores" in table
+    assert "STAR's margins" in table and "Hand-designed cores" in table and "gain_kept" in table
     assert (tmp_path / "search-ETTh1-96-quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     from benchmarks import search
@@ -66,6 +66,17 @@ def test_quick_search_scores_the_hand_designed_cores_and_the_search_alike(tmp_pa
     assert main(argv) == 0
     again = json.loads((tmp_path / "search-ETTh1-96-quick.json").read_text())
     assert again["hand_designed"] == body["hand_designed"] and again["history"] == body["history"]
+
+
+def test_gain_kept_is_the_share_of_the_best_cores_improvement_on_no_core():
+    import pandas as pd
+
+    from benchmarks.search import with_gain_kept
+
+    frame = pd.DataFrame({"val_loss": [0.90, 0.95, 1.00, 0.88]})
+    kept = with_gain_kept(frame, without_core=1.0, best_loss=0.90)["gain_kept"]
+    assert kept.round(6).tolist() == [1.0, 0.5, 0.0, 1.2]
+    assert with_gain_kept(frame, without_core=0.8, best_loss=0.9)["gain_kept"].isna().all()
 
 
 def test_seattle_ceiling_scores_every_learner_on_the_test_origins(capsys):
