@@ -3,7 +3,8 @@
 # reference packages) and run the whole suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh dev
+# dev, and the ray extra, so that the architecture search's Ray backend is tested too.
+bash scripts/setup.sh dev,ray
 # Reference implementations the baselines are compared with in tests, never used at run time.
 # xlstm is installed without its dependencies: its plain-PyTorch ("vanilla") path needs none of
 # the CUDA kernel packages it declares.
