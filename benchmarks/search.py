@@ -45,6 +45,8 @@ HAND_DESIGNED = {
 }
 #: STAR's margins: quality within 1%, state at least 30% and parameters at least 13% smaller.
 QUALITY_MARGIN, STATE_CUT, PARAMS_CUT = 0.01, 0.30, 0.13
+#: The columns of the report's tables of searched genomes.
+GENOME_COLUMNS = ["genome", "val_loss", "gain_kept", "params", "state_bytes", "generation"]
 
 
 def task_data(name: str, data_home, quick: bool):
@@ -162,7 +164,7 @@ def markdown(meta: dict, hand: pd.DataFrame, search, best: pd.Series, wins: pd.D
                   f"{meta['without_core']:.4f}, the reference any core improves on. `gain_kept`: the share of "
                   "the best hand-designed core's improvement on it that a row keeps.", ""]
     lines += ["", f"## The search's Pareto front ({len(search.pareto_)} of {len(history)} evaluated genomes)", ""]
-    lines += _table(kept(search.pareto_), ["genome", "val_loss", "gain_kept", "params", "state_bytes", "generation"])
+    lines += _table(kept(search.pareto_), GENOME_COLUMNS)
     state_max = best["state_bytes"] * (1 - STATE_CUT)
     params_max = best["params"] * (1 - PARAMS_CUT)
     lines += ["", "## STAR's margins", "",
@@ -171,14 +173,15 @@ def markdown(meta: dict, hand: pd.DataFrame, search, best: pd.Series, wins: pd.D
               f"A searched genome meets the bar with validation MSE <= {best['val_loss'] * (1 + QUALITY_MARGIN):.4f}, "
               f"state <= {state_max:,.0f} bytes and parameters <= {params_max:,.0f}.", ""]
     if len(wins):
-        full = int((kept(wins)["gain_kept"] >= 1).sum())
+        wins = kept(wins)
+        full = int((wins["gain_kept"] >= 1).sum())
         lines += [f"**Met** by {len(wins)} evaluated genome(s), {full} of them keeping all of the best "
                   "hand-designed core's gain (`gain_kept` >= 100%):", ""]
-        lines += _table(kept(wins).head(10), ["genome", "val_loss", "gain_kept", "params", "state_bytes", "generation"])
+        lines += _table(wins.head(10), GENOME_COLUMNS)
     else:
         closest = history[history["error"].isna()].sort_values("val_loss").head(5)
         lines += ["**Not met** by any evaluated genome. The five with the lowest validation MSE:", ""]
-        lines += _table(kept(closest), ["genome", "val_loss", "gain_kept", "params", "state_bytes", "generation"])
+        lines += _table(kept(closest), GENOME_COLUMNS)
     lines += ["", f"The search's choice (`tolerance=0.01`: the leanest genome on its front within 1% of the front's "
                   f"lowest validation MSE): `{search.best_genome_}`.", ""]
     return "\n".join(lines)
