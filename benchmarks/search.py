@@ -142,6 +142,16 @@ def _table(frame: pd.DataFrame, cols: list) -> list:
     return lines
 
 
+def _evaluation_time(history: pd.DataFrame) -> str:
+    """The evaluations' recorded wall time, summed over every run of a resumed search (records
+    written before evaluations were timed have none)."""
+    timed = history["seconds"].dropna() if "seconds" in history else pd.Series(dtype=float)
+    if timed.empty:
+        return ""
+    return (f" The checkpoint records {timed.sum() / 3600:.1f} h of evaluation (wall time, summed over workers) for "
+            f"{len(timed)} of the {len(history)} evaluations.")
+
+
 def markdown(meta: dict, hand: pd.DataFrame, search, best: pd.Series, wins: pd.DataFrame) -> str:
     history = search.history_
     kept = functools.partial(with_gain_kept, without_core=meta["without_core"], best_loss=best["val_loss"])
@@ -150,7 +160,8 @@ def markdown(meta: dict, hand: pd.DataFrame, search, best: pd.Series, wins: pd.D
              f"Commit: `{meta['commit']}`; machine: {meta['machine']}; date: {meta['date']}; "
              f"{meta['evaluations']} evaluations; this run took {meta['search_s'] / 60:.1f} min for the search "
              f"and {meta['hand_s'] / 60:.1f} min for the hand-designed cores with {meta['workers']} worker(s), "
-             "one torch thread each (a resumed run counts only what it did not read back from its checkpoint).",
+             "one torch thread each (a resumed run counts only what it did not read back from its checkpoint)."
+             + _evaluation_time(history),
              "",
              "Every row is the same evaluation: the forecaster with that core fitted on the task's fitting "
              "rows with forecaster parameters " + ", ".join(f"`{k}={v:.3g}`" if isinstance(v, float) else f"`{k}={v}`"

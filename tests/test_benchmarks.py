@@ -55,6 +55,8 @@ def test_quick_search_scores_the_hand_designed_cores_and_the_search_alike(tmp_pa
     assert body["meta"]["bar_met"] == bool(wins)
     table = (tmp_path / "search-ETTh1-96-quick.md").read_text()
     assert "STAR's margins" in table and "Hand-designed cores" in table and "gain_kept" in table
+    timed = sum(r["seconds"] for r in body["history"]) / 3600
+    assert f"records {timed:.1f} h of evaluation" in table and f"for {len(body['history'])} of the" in table
     assert (tmp_path / "search-ETTh1-96-quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     from benchmarks import search

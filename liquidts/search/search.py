@@ -56,12 +56,16 @@ def evaluation_seed(genome: Genome, random_state: int) -> int:
 
 def evaluate_genome(text: str, df, forecaster_params: dict, seed: int, units: int) -> dict:
     """Fit a forecaster on the core of genome ``text`` (one torch thread) and return its scores
-    (``latency``, ms per step, is always measured; it is an objective only when asked for).
+    (``latency``, ms per step, is always measured; it is an objective only when asked for) and
+    ``seconds``, the evaluation's wall time.
     Module-level so worker processes can run it."""
+    import time
+
     import torch
 
     from liquidts.forecast.estimator import LiquidForecaster
 
+    start = time.perf_counter()
     torch.set_num_threads(1)
     genome = Genome.from_string(text)
     out = {"genome": text, "seed": seed, "error": None}
@@ -82,6 +86,7 @@ def evaluate_genome(text: str, df, forecaster_params: dict, seed: int, units: in
     except Exception as exc:  # an unlucky architecture must not end the search
         out.update(val_loss=FAILED, params=FAILED, state_bytes=FAILED, latency=float("nan"), epochs=0,
                    error=f"{type(exc).__name__}: {exc}")
+    out["seconds"] = time.perf_counter() - start  # wall clock; lets a resumed search's report sum its cost
     return out
 
 

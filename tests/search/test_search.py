@@ -32,7 +32,7 @@ def serial(df):
 
 
 def _table(search):
-    return search.history_.drop(columns=["latency"])
+    return search.history_.drop(columns=["latency", "seconds"])  # wall clock
 
 
 def test_tiny_search_with_two_workers_matches_one_worker(df, serial):
@@ -158,7 +158,7 @@ def test_a_failing_evaluation_is_recorded_not_fatal(df):
     out = search_module.evaluate_genome("cfc:8:d0", df.iloc[:10], PARAMS | {"units": 8}, 0, 8)
     assert out["val_loss"] == search_module.FAILED and "ValueError" in out["error"]
     ok = search_module.evaluate_genome("mlp:8", df, {k: v for k, v in PARAMS.items() if k != "units"}, 0, 8)
-    assert ok["error"] is None and ok["state_bytes"] == 0 and ok["latency"] > 0
+    assert ok["error"] is None and ok["state_bytes"] == 0 and ok["latency"] > 0 and ok["seconds"] > 0
 
 
 _SCRIPT = """
