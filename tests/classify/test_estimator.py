@@ -214,3 +214,17 @@ def test_custom_module(timing, tmp_path):
     with pytest.raises(ValueError, match="custom module"):
         LiquidClassifier.load(path)
     assert np.array_equal(LiquidClassifier.load(path, model=CfC(7, 5)).predict_proba(X), clf.predict_proba(X))
+
+
+def test_a_searched_genome_as_the_core(timing, tmp_path):
+    """A genome from liquidts.search builds the classifier's core too: at the width of the
+    classifier's features (3 per variable + 1), returning every step's output."""
+    from liquidts.search import build
+
+    X, y = timing
+    genome = "cfc:8:d1+res|mamba:8+ln+res|lstm:8+f"
+    clf = tiny(model=build(genome, 7, return_sequences=True), max_epochs=1).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert clf.n_features_in_ == 7 and np.isfinite(proba).all()
+    loaded = LiquidClassifier.load(_saved(clf, tmp_path), model=build(genome, 7, return_sequences=True))
+    assert np.array_equal(loaded.predict_proba(X), proba)
