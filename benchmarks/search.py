@@ -122,7 +122,8 @@ def star_check(hand: pd.DataFrame, history: pd.DataFrame) -> tuple[pd.Series, pd
 
 def with_gain_kept(frame: pd.DataFrame, without_core: float, best_loss: float) -> pd.DataFrame:
     """``frame`` with ``gain_kept``: how much of the best hand-designed core's improvement on the
-    forecaster without a core each row keeps (1: all of it; above 1: more). Where cores take
+    forecaster without a core each row keeps (1: all of it; above 1: more; NaN, shown as n/a,
+    where no hand-designed core improves on it). Where cores take
     only about 1% off the linear path (ETTh1-96), STAR's 1% quality margin admits almost any
     genome; this says which of them actually do the core's work."""
     gain = without_core - best_loss
@@ -136,7 +137,7 @@ def _table(frame: pd.DataFrame, cols: list) -> list:
         for c in cols:
             v = r[c]
             cells.append(f"`{v}`" if c == "genome" else f"{v:.4f}" if c == "val_loss" else
-                         f"{v:.0%}" if c == "gain_kept" else
+                         (f"{v:.0%}" if np.isfinite(v) else "n/a") if c == "gain_kept" else
                          f"{int(v):,}" if c in ("params", "state_bytes") else str(v))
         lines.append("| " + " | ".join(cells) + " |")
     return lines

@@ -78,7 +78,11 @@ def test_gain_kept_is_the_share_of_the_best_cores_improvement_on_no_core():
     frame = pd.DataFrame({"val_loss": [0.90, 0.95, 1.00, 0.88]})
     kept = with_gain_kept(frame, without_core=1.0, best_loss=0.90)["gain_kept"]
     assert kept.round(6).tolist() == [1.0, 0.5, 0.0, 1.2]
-    assert with_gain_kept(frame, without_core=0.8, best_loss=0.9)["gain_kept"].isna().all()
+    none_better = with_gain_kept(frame.assign(genome="g"), without_core=0.8, best_loss=0.9)
+    assert none_better["gain_kept"].isna().all()
+    from benchmarks.search import _table
+
+    assert all(line.endswith("| n/a |") for line in _table(none_better, ["genome", "gain_kept"])[2:])
 
 
 def test_seattle_ceiling_scores_every_learner_on_the_test_origins(capsys):
