@@ -73,15 +73,13 @@ def test_quick_search_scores_the_hand_designed_cores_and_the_search_alike(tmp_pa
 def test_gain_kept_is_the_share_of_the_best_cores_improvement_on_no_core():
     import pandas as pd
 
-    from benchmarks.search import with_gain_kept
+    from benchmarks.search import _table, with_gain_kept
 
     frame = pd.DataFrame({"val_loss": [0.90, 0.95, 1.00, 0.88]})
     kept = with_gain_kept(frame, without_core=1.0, best_loss=0.90)["gain_kept"]
     assert kept.round(6).tolist() == [1.0, 0.5, 0.0, 1.2]
     none_better = with_gain_kept(frame.assign(genome="g"), without_core=0.8, best_loss=0.9)
     assert none_better["gain_kept"].isna().all()
-    from benchmarks.search import _table
-
     assert all(line.endswith("| n/a |") for line in _table(none_better, ["genome", "gain_kept"])[2:])
 
 
