@@ -25,6 +25,7 @@ import json
 import math
 import os
 import sys
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
@@ -59,8 +60,6 @@ def evaluate_genome(text: str, df, forecaster_params: dict, seed: int, units: in
     (``latency``, ms per step, is always measured; it is an objective only when asked for) and
     ``seconds``, the evaluation's wall time.
     Module-level so worker processes can run it."""
-    import time
-
     import torch
 
     from liquidts.forecast.estimator import LiquidForecaster
