@@ -86,6 +86,7 @@ def compile_only(args):
 
     from liquidts.kernels.cfc import MODE_IDS
     from liquidts.kernels.cfc import triton as K
+    from liquidts.kernels.dispatch import held_weights, padded
 
     cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
     target = GPUTarget("cuda", args.arch, 32)
@@ -94,8 +95,8 @@ def compile_only(args):
     dtype = getattr(torch, args.dtype)
     torch.backends.cuda.matmul.allow_tf32 = args.tf32  # the kernels' product precision follows it
     common = dict(BB=16, MODE=MODE_IDS[args.mode])
-    print("| kernel | hidden | warps | products | registers | spill bytes | compile s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| kernel | hidden | warps | products | registers | spill bytes | shared bytes | compile s |")
+    print("|---|---|---|---|---|---|---|---|")
     for hidden in args.hidden:
         if args.wired:
             from liquidts.wirings import AutoNCP
@@ -103,8 +104,8 @@ def compile_only(args):
             wiring = AutoNCP(hidden, max(1, hidden // 4), seed=0)
             wiring.build(args.inputs)
             sizes = wiring.layer_sizes
-            elements = K._cascade_elements(sizes, G)
-            pads = {f"HP{l}": K._pad(sizes[min(l, len(sizes) - 1)]) for l in range(K.MAX_CELLS)}
+            elements = held_weights(sizes, 0, 0, G)
+            pads = {f"HP{l}": padded(sizes[min(l, len(sizes) - 1)]) for l in range(K.MAX_CELLS)}
             variants = [(K._cfc_fwd_cascade_kernel, elements),
                         (K._cfc_bwd_cascade_kernel, 2 * elements)]
             extra = dict(N_CELLS=len(sizes), HAS_MASK=True, **pads)
@@ -112,9 +113,9 @@ def compile_only(args):
             n_hidden = args.backbone_layers - 1
             if n_hidden < 0:
                 sys.exit("bench_cfc_gpu --compile-only: use --wired for backbone-free cells")
-            elements = K._backbone_elements(hidden, args.backbone_units, n_hidden, G)
+            elements = held_weights([hidden], args.backbone_units, n_hidden, G)
             variants = [(K._cfc_fwd_backbone_kernel, elements), (K._cfc_bwd_backbone_kernel, 2 * elements)]
-            extra = dict(N_HIDDEN=n_hidden, ACT=0, HP=K._pad(hidden), KP=K._pad(args.backbone_units))
+            extra = dict(N_HIDDEN=n_hidden, ACT=0, HP=padded(hidden), KP=padded(args.backbone_units))
         for kernel, size in variants:
             fn = kernel.fn
             constexprs = dict(common, PREC=K._precision(dtype, size), **extra)
@@ -132,7 +133,7 @@ def compile_only(args):
             fields = dict(item.split(":") for line in usage.splitlines() if "REG:" in line
                           for item in line.split() if ":" in item)
             print(f"| {fn.__name__} | {hidden} | {K._warps(size)} | {constexprs['PREC']} | {fields.get('REG')} | "
-                  f"{fields.get('STACK')} | {seconds:.0f} |", flush=True)
+                  f"{fields.get('STACK')} | {compiled.metadata.shared} | {seconds:.0f} |", flush=True)
 
 
 def configs(args):
@@ -226,6 +227,36 @@ def kernel_bandwidth(model, x, args):
     return seconds, moved + programs * weights
 
 
+def relative_errors(model, x, rows=256):
+    """Errors of the kernel and of the PyTorch path in ``x``'s dtype against PyTorch in float64.
+
+    On the first ``rows`` sequences (enough for several of the kernel's batch blocks): for the
+    output, ||y - y64|| / ||y64||, and for the gradients of ``mean(y**2)``, the largest such ratio
+    over the parameters. Returns {"triton": (y, grads), "torch": (y, grads)}.
+    """
+    import copy
+
+    x = x[:rows]
+
+    def run(layer, backend, inputs):
+        layer.backend = backend
+        layer.zero_grad(set_to_none=True)
+        y, _ = layer(inputs)
+        y.to(torch.float64 if inputs.dtype == torch.float64 else torch.float32).pow(2).mean().backward()
+        return y.detach().double(), [p.grad.detach().double() for p in layer.parameters()]
+
+    def rel(a, b):
+        return ((a - b).norm() / b.norm().clamp_min(1e-300)).item()
+
+    want_y, want_g = run(copy.deepcopy(model).double(), "torch", x.double())
+    out = {}
+    for backend in ("triton", "torch"):
+        y, g = run(model, backend, x)
+        out[backend] = (rel(y, want_y), max(rel(a, b) for a, b in zip(g, want_g)))
+    model.backend = "triton"
+    return out
+
+
 def fmt_rate(seconds, batch):
     return "-" if seconds is None else f"{batch / seconds:,.0f}"
 
@@ -253,6 +284,9 @@ def main(argv=None):
         except ImportError:
             print("ncps is not installed: skipping it", file=sys.stderr)
             args.impls = [i for i in args.impls if i != "ncps"]
+        if args.dtype != "float32":  # ncps starts its state in float32 whatever the weights' dtype
+            print(f"ncps runs in float32 only: skipping it for {args.dtype}", file=sys.stderr)
+            args.impls = [i for i in args.impls if i != "ncps"]
     torch.backends.cuda.matmul.allow_tf32 = args.tf32
     torch.backends.cudnn.allow_tf32 = args.tf32
     dtype = getattr(torch, args.dtype)
@@ -267,6 +301,7 @@ def main(argv=None):
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     bandwidth_rows = []
+    error_rows = []
     for batch, steps, hidden in configs(args):
         torch.manual_seed(0)
         x = torch.randn(batch, steps, args.inputs, device=device, dtype=dtype)
@@ -277,10 +312,16 @@ def main(argv=None):
                 continue
             try:
                 model = build(impl, hidden, args, device, dtype)
+                if impl == "triton":
+                    from liquidts.kernels.cfc.triton import _WEIGHTS_TOO_BIG
+
+                    _WEIGHTS_TOO_BIG.clear()
                 results[impl] = measure(model, x, args)
                 if impl == "triton":
                     seconds, moved = kernel_bandwidth(model, x, args)
-                    bandwidth_rows.append((batch, steps, hidden, seconds, moved))
+                    reread = sorted({k[0].split("_")[2] for k in _WEIGHTS_TOO_BIG})  # "_cfc_fwd_..." -> "fwd"
+                    bandwidth_rows.append((batch, steps, hidden, seconds, moved, " ".join(reread) or "-"))
+                    error_rows.append((batch, steps, hidden, relative_errors(model, x)))
             except torch.cuda.OutOfMemoryError:
                 results[impl] = (None, None)
                 print(f"<!-- {impl} batch={batch} seq={steps} hidden={hidden}: out of memory -->")
@@ -295,11 +336,18 @@ def main(argv=None):
                   + f" | {ratio(t.get('triton'), t.get('ncps'))} |", flush=True)
     if bandwidth_rows:
         print("\n# forward kernel alone: memory bandwidth share")
-        print("| batch | seq | hidden | ms | GB moved | GB/s | share of peak |")
-        print("|---|---|---|---|---|---|---|")
-        for batch, steps, hidden, seconds, moved in bandwidth_rows:
+        print("| batch | seq | hidden | ms | GB moved | GB/s | share of peak | weights re-read every step in |")
+        print("|---|---|---|---|---|---|---|---|")
+        for batch, steps, hidden, seconds, moved, reread in bandwidth_rows:
             print(f"| {batch} | {steps} | {hidden} | {seconds * 1e3:.3f} | {moved / 1e9:.3f} | "
-                  f"{moved / seconds / 1e9:,.0f} | {100 * moved / seconds / peak:.1f}% |")
+                  f"{moved / seconds / 1e9:,.0f} | {100 * moved / seconds / peak:.1f}% | {reread} |")
+    if error_rows:
+        print(f"\n# relative error against the PyTorch path in float64 (first 256 sequences; {args.dtype} inputs)")
+        print("| batch | seq | hidden | triton y | torch y | triton grads (max) | torch grads (max) |")
+        print("|---|---|---|---|---|---|---|")
+        for batch, steps, hidden, err in error_rows:
+            print(f"| {batch} | {steps} | {hidden} | {err['triton'][0]:.1e} | {err['torch'][0]:.1e} | "
+                  f"{err['triton'][1]:.1e} | {err['torch'][1]:.1e} |")
 
 
 if __name__ == "__main__":

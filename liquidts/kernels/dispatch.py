@@ -49,6 +49,18 @@ LTC_SENSORY_PATHS = ("c", "reference")
 TRITON_MAX_CELLS = 3
 TRITON_MAX_HIDDEN = 2
 TRITON_DTYPES = (torch.float32, torch.bfloat16)
+#: What ``backend="auto"`` runs through the Triton kernels on a GPU, from the H200 figures in
+#: benchmarks/results/cfc_gpu.md. Training: only cells whose weights the kernels hold on chip for
+#: the whole sequence (padded elements, :func:`held_weights`): a 3-layer NCP of 32 units (5,120)
+#: trained 28-54x faster than the PyTorch path; a 32-unit cell on a 128-unit backbone (20,480),
+#: its weights re-read every step, 0.8-2.5x, and wider cells 0.3-0.9x. Inference: largest tile
+#: up to 128 x 128 (2.4-11x faster than the PyTorch loop; 256 x 128: 0.6-0.7x).
+TRITON_AUTO_TRAIN_WEIGHTS = 8192
+TRITON_AUTO_INFER_TILE = 16384
+#: Padded elements of the largest weight tile the Triton kernels take. Where a cell's weights do not
+#: all fit in shared memory, the kernels stage one tile at a time there, 4 bytes an element: 128 KB
+#: at this size, within the 227 KB an sm_90 (H100/H200) block may use; the next size up is not.
+TRITON_MAX_TILE = 32768
 
 #: Above this many multiply-adds per step (batch x weights), PyTorch's matrix products beat the C loops.
 C_MAX_STEP_WORK = 1 << 15
@@ -72,12 +84,47 @@ def triton_unavailable_reason(device_type: str) -> str | None:
     return None
 
 
+def padded(n: int) -> int:
+    """``n`` rounded up to a power of two, at least 16: a side of the Triton kernels' tiles."""
+    return max(16, 1 << (int(n) - 1).bit_length())
+
+
+def largest_tile(hidden_sizes: list, backbone_units: int, n_hidden: int) -> int:
+    """Padded elements of the largest weight tile of a CfC's cells in the Triton kernels.
+
+    ``backbone_units``: the backbone's width (0: backbone-free cells, the cascade kernels; the
+    first cell's input matrix is applied outside them).
+    """
+    if backbone_units:
+        units = padded(backbone_units)
+        return max(padded(hidden_sizes[0]) * units, units * units if n_hidden else 0)
+    tiles = [padded(h) * padded(h) for h in hidden_sizes]
+    tiles += [padded(h) * padded(below) for below, h in zip(hidden_sizes, hidden_sizes[1:])]
+    return max(tiles)
+
+
+def held_weights(hidden_sizes: list, backbone_units: int, n_hidden: int, gates: int) -> int:
+    """Padded weight elements the Triton forward kernel keeps for the whole sequence (the backward twice).
+
+    ``gates``: head blocks per cell (4; 1 in pure mode); other arguments as :func:`largest_tile`.
+    """
+    if backbone_units:
+        units = padded(backbone_units)
+        return units * padded(hidden_sizes[0]) * (1 + gates) + n_hidden * units * units
+    total, below = 0, hidden_sizes[0]
+    for layer, h in enumerate(hidden_sizes):
+        total += gates * padded(h) * (padded(h) + (padded(below) if layer else 0))
+        below = h
+    return total
+
+
 def triton_refusal(dtype: torch.dtype, n_cells: int, n_hidden: int, has_backbone: bool,
-                   activation: str) -> Exception | None:
+                   activation: str, tile: int) -> Exception | None:
     """The error naming what the Triton kernels do not cover in a call, or None when they cover it.
 
     ``n_cells``: cascaded cells (wiring layers; 1 unwired); ``n_hidden``: backbone layers after the
-    first; ``has_backbone``: the cells have a backbone (``backbone_layers >= 1``).
+    first; ``has_backbone``: the cells have a backbone (``backbone_layers >= 1``); ``tile``: the
+    cells' :func:`largest_tile`.
     """
     if dtype not in TRITON_DTYPES:
         return TypeError(f"the Triton CfC kernel takes float32 or bfloat16 inputs, got {dtype} (use backend='torch')")
@@ -93,36 +140,46 @@ def triton_refusal(dtype: torch.dtype, n_cells: int, n_hidden: int, has_backbone
         if activation not in ACTIVATION_IDS:
             return ValueError(f"the Triton CfC kernel does not implement activation {activation!r}; "
                               f"supported: {sorted(ACTIVATION_IDS)} (use backend='torch')")
+    if tile > TRITON_MAX_TILE:
+        return ValueError(f"the Triton CfC kernel takes weight tiles of up to {TRITON_MAX_TILE} elements (units "
+                          f"and backbone width padded to powers of two); this layer's largest has {tile} "
+                          "(use backend='torch')")
     return None
 
 
 def choose_cfc_path(*, device_type: str, dtype: torch.dtype, backend: str, mode: str, n_cells: int, n_hidden: int,
-                    has_backbone: bool, activation: str, grad: bool, mixed_memory: bool, dropout_active: bool,
-                    timespans_need_grad: bool, step_work: int, triton_reason: Reason, c_reason: Reason,
-                    c_train_reason: Reason) -> str:
+                    has_backbone: bool, activation: str, tile: int, weights: int, grad: bool,
+                    mixed_memory: bool, dropout_active: bool, timespans_need_grad: bool, step_work: int,
+                    triton_reason: Reason, c_reason: Reason, c_train_reason: Reason) -> str:
     """The CfC path (one of :data:`CFC_PATHS`) for a call.
 
-    ``grad``: autograd records this call (``torch.is_grad_enabled()``); ``dropout_active``: the
-    layer is training with ``backbone_dropout > 0``; ``step_work``: batch x weights of one step.
+    ``tile`` / ``weights``: the cells' :func:`largest_tile` / :func:`held_weights`; ``grad``:
+    autograd records this call (``torch.is_grad_enabled()``); ``dropout_active``: the layer is
+    training with ``backbone_dropout > 0``; ``step_work``: batch x weights of one step.
     ``triton_reason`` / ``c_reason`` / ``c_train_reason``: why the Triton kernel / the C inference
     kernel / the C training kernel cannot run here (None: it can).
 
     ``backend="triton"`` raises (RuntimeError for the machine, ValueError/TypeError for the call)
-    where the kernel cannot run the call; ``"auto"`` then takes a PyTorch path instead.
+    where the kernel cannot run the call. ``"auto"`` takes it on CUDA where it can run the call and
+    was measured faster (:data:`TRITON_AUTO_TRAIN_WEIGHTS`, :data:`TRITON_AUTO_INFER_TILE`), else a
+    PyTorch path.
     """
     if backend not in CFC_BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid options are {list(CFC_BACKENDS)}")
     if mixed_memory or dropout_active or timespans_need_grad:
         return "reference"
-    if backend == "triton" or (backend == "auto" and device_type == "cuda"):
-        refusal = triton_refusal(dtype, n_cells, n_hidden, has_backbone, activation)
-        reason = triton_reason() if refusal is None else None
-        if refusal is None and reason is None:
-            return "triton"
-        if backend == "triton":
-            if refusal is not None:
-                raise type(refusal)(f"backend='triton' cannot run this call: {refusal}")
+    refusal = triton_refusal(dtype, n_cells, n_hidden, has_backbone, activation, tile)
+    if backend == "triton":
+        if refusal is not None:
+            raise type(refusal)(f"backend='triton' cannot run this call: {refusal}")
+        reason = triton_reason()
+        if reason is not None:
             raise RuntimeError(f"backend='triton' cannot run: {reason}")
+        return "triton"
+    if backend == "auto" and device_type == "cuda" and refusal is None:
+        faster = weights <= TRITON_AUTO_TRAIN_WEIGHTS if grad else tile <= TRITON_AUTO_INFER_TILE
+        if faster and triton_reason() is None:
+            return "triton"
     if grad:
         if (n_cells == 1 and has_backbone and n_hidden == 0 and mode in TRAIN_MODES
                 and activation in TRAIN_ACTIVATIONS and _c_runs(device_type, dtype, c_train_reason)):

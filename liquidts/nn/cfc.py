@@ -302,6 +302,10 @@ class CfC(nn.Module):
         self._hidden_sizes = [cell.hidden_size for cell in cells]
         self._has_backbone = cells[0].backbone_layers > 0
         self._n_hidden = max(cells[0].backbone_layers - 1, 0)
+        backbone_units = cells[0].head.in_features if self._has_backbone else 0
+        self._triton_tile = dispatch.largest_tile(self._hidden_sizes, backbone_units, self._n_hidden)
+        self._triton_weights = dispatch.held_weights(self._hidden_sizes, backbone_units, self._n_hidden,
+                                                     1 if self.mode == "pure" else 4)
         self._step_work = sum(_step_work(cell) for cell in cells)
         # The C kernel reads the parameters in place; their addresses are looked up at every call.
         cell_names = [f"cell.layers.{l}" for l in range(len(cells))] if self.wiring is not None else ["cell"]
@@ -324,6 +328,7 @@ class CfC(nn.Module):
             device_type=x.device.type, dtype=x.dtype, backend=self.backend, mode=self.mode,
             n_cells=len(self._hidden_sizes),
             n_hidden=self._n_hidden, has_backbone=self._has_backbone, activation=self.activation,
+            tile=self._triton_tile, weights=self._triton_weights,
             grad=torch.is_grad_enabled(), mixed_memory=self.mixed_memory, dropout_active=dropout > 0,
             timespans_need_grad=ts is not None and ts.requires_grad, step_work=batch * self._step_work,
             triton_reason=lambda: dispatch.triton_unavailable_reason(x.device.type),

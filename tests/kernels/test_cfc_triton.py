@@ -1,4 +1,5 @@
-"""The Triton CfC kernels against the PyTorch path, run on the CPU through Triton's interpreter.
+"""The Triton CfC kernels against the PyTorch path: compiled on a CUDA device where there is one,
+else run on the CPU through Triton's interpreter (as in CI).
 
 Outputs, final state and the gradients of the input, the initial state and every parameter are
 compared across modes, backbone depths, activations, wired (NCP) and unwired layers, ragged batch
@@ -8,21 +9,29 @@ sizes, sequence lengths 1 and 33, with and without timespans, in float32 and bfl
 import os
 import subprocess
 import sys
-
-os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is imported
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is imported
+
 pytest.importorskip("triton")
+
+from triton.runtime.errors import OutOfResources  # noqa: E402
 
 from liquidts.kernels.cfc import triton as cfc_triton_module  # noqa: E402
 from liquidts.kernels.dispatch import triton_unavailable_reason  # noqa: E402
 from liquidts.nn import CfC  # noqa: E402
 from liquidts.wirings import AutoNCP  # noqa: E402
 
-if os.environ.get("TRITON_INTERPRET") != "1":
-    pytest.skip("these tests run the kernels on CPU tensors; they need TRITON_INTERPRET=1",
+if os.environ.get("TRITON_INTERPRET") == "1":
+    DEVICE = "cpu"
+elif torch.cuda.is_available():
+    DEVICE = "cuda"
+else:
+    pytest.skip("without a CUDA device these tests run the kernels on CPU tensors, which needs TRITON_INTERPRET=1",
                 allow_module_level=True)
 
 INPUTS = 5
@@ -39,16 +48,16 @@ def _layer(wired, mode="default", dtype=torch.float32, **kw):
         with torch.no_grad():
             for cell in layer.cells:
                 cell.w_tau.uniform_(-0.5, 0.5)
-    return layer.to(dtype)
+    return layer.to(DEVICE, dtype)
 
 
 def _run(layer, backend, batch, steps, timespans, dtype=torch.float32):
     """Outputs, final state and every gradient (x, hx, then the parameters) of one backend."""
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(batch, steps, INPUTS, generator=gen).to(dtype).requires_grad_()
-    hx = (0.5 * torch.randn(batch, layer.state_size, generator=gen)).to(dtype).requires_grad_()
-    ts = (0.2 + 1.5 * torch.rand(batch, steps, generator=gen)).to(dtype) if timespans else None
-    weights = torch.randn(batch, steps, layer.output_size, generator=gen).to(dtype)
+    x = torch.randn(batch, steps, INPUTS, generator=gen).to(DEVICE, dtype).requires_grad_()
+    hx = (0.5 * torch.randn(batch, layer.state_size, generator=gen)).to(DEVICE, dtype).requires_grad_()
+    ts = (0.2 + 1.5 * torch.rand(batch, steps, generator=gen)).to(DEVICE, dtype) if timespans else None
+    weights = torch.randn(batch, steps, layer.output_size, generator=gen).to(DEVICE, dtype)
     layer.backend = backend
     layer.zero_grad()
     y, h = layer(x, hx, ts)
@@ -109,6 +118,41 @@ def test_bfloat16_close_to_float32(wired):
     _compare(got, want, 5e-2, _names(layer))
 
 
+class _Everything(set):
+    def __contains__(self, key):
+        return True
+
+
+@pytest.mark.parametrize("mode", ["default", "pure"])
+@pytest.mark.parametrize("wired", [False, True], ids=["unwired", "ncp"])
+def test_weights_reread_every_step_match_torch(monkeypatch, mode, wired):
+    # The form _launch takes where a cell's weights do not fit in shared memory, forced here.
+    monkeypatch.setattr(cfc_triton_module, "_WEIGHTS_TOO_BIG", _Everything())
+    layer = _layer(wired, mode)
+    got, want = _run(layer, "triton", 5, 6, True), _run(layer, "torch", 5, 6, True)
+    _compare(got, want, 1e-5, _names(layer))
+
+
+def test_launch_rereads_the_weights_where_holding_them_runs_out_of_shared_memory(monkeypatch):
+    launches = []
+
+    class Kernel:  # stands for a jitted kernel whose held form needs more shared memory than the GPU has
+        fn = SimpleNamespace(__name__="held_too_big")
+
+        def __getitem__(self, grid):
+            def launch(*args, RELOAD, PREC, num_warps, num_stages=None, **meta):
+                launches.append((RELOAD, PREC, num_stages))
+                if not RELOAD:
+                    raise OutOfResources(368768, 232448, "shared memory")
+            return launch
+
+    monkeypatch.setattr(cfc_triton_module, "_WEIGHTS_TOO_BIG", set())
+    for _ in range(2):
+        cfc_triton_module._launch(Kernel(), (4,), ["x", 64, 32], 40960, torch.float32, MODE=0)
+    # held first (40,960 float32 weights: 3xTF32 by _precision), refused, re-read; then re-read at once
+    assert launches == [(False, "tf32x3", None), (True, "tf32x3", 1), (True, "tf32x3", 1)]
+
+
 def test_wiring_mask_applied_in_kernel():
     layer = _layer(True)
     cell = layer.cells[1]
@@ -129,17 +173,17 @@ def test_backend_triton_runs_the_kernel(monkeypatch):
     monkeypatch.setattr(cfc_triton_module, "_forward", lambda *a: calls.append(1) or forward(*a))
     layer = _layer(False)
     layer.backend = "triton"
-    y, h = layer(torch.randn(2, 3, INPUTS))
+    y, h = layer(torch.randn(2, 3, INPUTS, device=DEVICE))
     assert calls and y.shape == (2, 3, UNITS) and h.shape == (2, UNITS)
-    layer.backend = "auto"  # CPU tensors: auto keeps the PyTorch path
-    layer(torch.randn(2, 3, INPUTS))
-    assert len(calls) == 1
+    layer.backend = "auto"  # auto takes the kernel for CUDA tensors and keeps PyTorch for CPU ones
+    layer(torch.randn(2, 3, INPUTS, device=DEVICE))
+    assert len(calls) == (2 if DEVICE == "cuda" else 1)
 
 
 def test_chunked_sequence_equals_whole():
     layer = _layer(True)
     layer.backend = "triton"
-    x = torch.randn(3, 10, INPUTS)
+    x = torch.randn(3, 10, INPUTS, device=DEVICE)
     y, h = layer(x)
     y1, h1 = layer(x[:, :4])
     y2, h2 = layer(x[:, 4:], h1)
@@ -151,42 +195,55 @@ def test_out_of_scope_raises_clearly():
     layer = _layer(False, backbone_layers=4)
     with pytest.raises(ValueError, match="backbone_layers"):
         layer.backend = "triton"
-        layer(torch.randn(2, 3, INPUTS))
+        layer(torch.randn(2, 3, INPUTS, device=DEVICE))
+    wide = CfC(INPUTS, 300, backbone_units=128).to(DEVICE)  # a (512, 128) head tile, padded
+    wide.backend = "triton"
+    with pytest.raises(ValueError, match="tiles of up to 32768 elements"):
+        wide(torch.randn(2, 3, INPUTS, device=DEVICE))
     layer64 = _layer(False).double()
     layer64.backend = "triton"
     with pytest.raises(TypeError, match="backend='triton' cannot run this call: .*float32 or bfloat16"):
-        layer64(torch.randn(2, 3, INPUTS, dtype=torch.float64))
+        layer64(torch.randn(2, 3, INPUTS, device=DEVICE, dtype=torch.float64))
 
 
 def test_unavailable_reason_without_interpreter(monkeypatch):
-    monkeypatch.delenv("TRITON_INTERPRET")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     reason = triton_unavailable_reason("cpu")
     assert "CUDA" in reason and "TRITON_INTERPRET=1" in reason
-    layer = _layer(False)
+    layer = _layer(False).cpu()
     layer.backend = "triton"
     with pytest.raises(RuntimeError, match="backend='triton' cannot run: the Triton kernel runs on CUDA"):
         layer(torch.randn(2, 1, INPUTS))
 
 
 # The interpreter runs the kernels as Python, so it misses what only the compiler rejects (a
-# loop-carried value changing shape, say); compile the hardest variants for sm_90, which needs
-# Triton's bundled ptxas but no GPU.
+# loop-carried value changing shape, say, or more shared memory than a GPU has); compile the
+# hardest variants for sm_90, which needs Triton's bundled ptxas but no GPU.
 _COMPILE = r"""
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 from liquidts.kernels.cfc import triton as K
 
-def build(kernel, **constexprs):
+SM90_SHARED_BYTES = 232448  # what an H100/H200 block may opt in to
+
+def build(kernel, num_stages=3, num_warps=4, **constexprs):
     fn = kernel.fn
     ints = {"T", "B", "H", "K", "H0", "H1", "H2"}
     sig = {n: "constexpr" if n in constexprs else ("i32" if n in ints else "*fp32") for n in fn.arg_names}
-    triton.compile(ASTSource(fn, sig, constexprs), target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
+    options = {"num_warps": num_warps, "num_stages": num_stages}
+    return triton.compile(ASTSource(fn, sig, constexprs), target=GPUTarget("cuda", 90, 32), options=options)
 
-wired = dict(N_CELLS=3, MODE=0, HAS_MASK=True, HP0=32, HP1=16, HP2=16, BB=16, PREC="ieee")
+wired = dict(N_CELLS=3, MODE=0, HAS_MASK=True, HP0=32, HP1=16, HP2=16, BB=16, PREC="ieee", RELOAD=False)
 build(K._cfc_fwd_cascade_kernel, **wired)
 build(K._cfc_bwd_cascade_kernel, **wired)
-build(K._cfc_bwd_backbone_kernel, N_HIDDEN=2, MODE=2, ACT=4, HP=16, KP=32, BB=16, PREC="tf32x3")
+build(K._cfc_bwd_backbone_kernel, N_HIDDEN=2, MODE=2, ACT=4, HP=16, KP=32, BB=16, PREC="tf32x3", RELOAD=False)
+# The form _launch falls back to (weights re-read every step, 3xTF32, one stage) keeps shared
+# memory small where the held form takes 8 bytes per weight: a hidden-64 cell on a 128-unit
+# backbone (the held form needs about 700 KB, over the 227 KB of an sm_90 block).
+fallback = build(K._cfc_bwd_backbone_kernel, num_stages=1, num_warps=8, N_HIDDEN=0, MODE=0, ACT=0, HP=64,
+                 KP=128, BB=16, PREC="tf32x3", RELOAD=True)
+assert fallback.metadata.shared <= 2 * 64 * 128 * 4, fallback.metadata.shared
 """
 
 

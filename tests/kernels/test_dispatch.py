@@ -6,8 +6,9 @@ import functools
 import pytest
 import torch
 
-from liquidts.kernels.dispatch import (C_MAX_STEP_WORK, choose_cfc_path, choose_ltc_path, choose_ltc_sensory_path,
-                                       choose_tanh_dropout_path)
+from liquidts.kernels.dispatch import (C_MAX_STEP_WORK, TRITON_AUTO_INFER_TILE, TRITON_AUTO_TRAIN_WEIGHTS,
+                                       TRITON_MAX_TILE, choose_cfc_path, choose_ltc_path, choose_ltc_sensory_path,
+                                       choose_tanh_dropout_path, held_weights, largest_tile)
 
 
 def _never():
@@ -17,7 +18,8 @@ def _never():
 def cfc(**changes):
     """An NCP CfC's streaming call on the CPU without gradient, as changed by ``changes``."""
     call = dict(device_type="cpu", dtype=torch.float32, backend="auto", mode="default", n_cells=3, n_hidden=0,
-                has_backbone=False, activation="lecun_tanh", grad=False, mixed_memory=False, dropout_active=False,
+                has_backbone=False, activation="lecun_tanh", tile=1024, weights=4096, grad=False, mixed_memory=False,
+                dropout_active=False,
                 timespans_need_grad=False, step_work=1000, triton_reason=lambda: None, c_reason=lambda: None,
                 c_train_reason=lambda: None)
     call.update(changes)
@@ -36,11 +38,48 @@ def test_auto_on_cuda_runs_triton_where_it_can(grad, dtype):
 
 @pytest.mark.parametrize("case", [
     dict(dtype=torch.float64), dict(dtype=torch.float16), dict(n_cells=4),
-    dict(n_cells=1, has_backbone=True, n_hidden=3), dict(triton_reason=lambda: "triton is not importable"),
-], ids=["float64", "float16", "4_wiring_layers", "4_backbone_layers", "no_triton"])
+    dict(n_cells=1, has_backbone=True, n_hidden=3), dict(tile=65536),
+    dict(triton_reason=lambda: "triton is not importable"),
+], ids=["float64", "float16", "4_wiring_layers", "4_backbone_layers", "tile_too_big", "no_triton"])
 @pytest.mark.parametrize("grad", [True, False])
 def test_auto_on_cuda_falls_back_to_pytorch_where_triton_cannot(case, grad):
     assert cfc(**ON_GPU, **case, grad=grad) == ("scan" if grad else "inference")
+
+
+@pytest.mark.parametrize("hidden_sizes,backbone_units,n_hidden,tile", [
+    ([256], 128, 0, 256 * 128),  # the head blocks (H, K), padded
+    ([7], 12, 0, 16 * 16),  # padded to tl.dot's 16
+    ([32], 200, 1, 256 * 256),  # a second backbone layer (K, K)
+    ([58, 38, 32], 0, 0, 64 * 64),  # a 3-layer NCP: recurrent (H, H) and inter-layer (H_l, H_l-1) blocks
+    ([300], 0, 0, 512 * 512),
+])
+def test_largest_tile_pads_every_weight_block(hidden_sizes, backbone_units, n_hidden, tile):
+    assert largest_tile(hidden_sizes, backbone_units, n_hidden) == tile
+    if tile <= TRITON_MAX_TILE:
+        assert cfc(**ON_GPU, backend="triton", tile=tile) == "triton"
+    else:
+        with pytest.raises(ValueError, match=f"this layer's largest has {tile}"):
+            cfc(**ON_GPU, backend="triton", tile=tile)
+
+
+def test_held_weights_counts_every_padded_block():
+    assert held_weights([32], 128, 0, 4) == 128 * 32 * 5  # recurrent part of the backbone's matrix, 4 heads
+    assert held_weights([32], 128, 2, 1) == 128 * 32 * 2 + 2 * 128 * 128  # pure mode: one head; 2 more layers
+    assert held_weights([15, 9, 8], 0, 0, 4) == 4 * 16 * 16 * 5  # AutoNCP(32, 8): (H, H) and (H_l, H_l-1) blocks
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_auto_on_cuda_takes_triton_only_where_it_was_measured_faster(grad):
+    small = dict(tile=1024, weights=held_weights([15, 9, 8], 0, 0, 4))  # a 32-unit NCP: held on chip
+    unwired = dict(n_cells=1, has_backbone=True, tile=128 * 128, weights=held_weights([128], 128, 0, 4))
+    wide = dict(n_cells=1, has_backbone=True, tile=256 * 128, weights=held_weights([256], 128, 0, 4))
+    assert small["weights"] <= TRITON_AUTO_TRAIN_WEIGHTS < unwired["weights"]
+    assert unwired["tile"] <= TRITON_AUTO_INFER_TILE < wide["tile"] <= TRITON_MAX_TILE
+    pytorch = "scan" if grad else "inference"
+    assert cfc(**ON_GPU, **small, grad=grad) == "triton"
+    assert cfc(**ON_GPU, **unwired, grad=grad, c_train_reason=_never) == (pytorch if grad else "triton")
+    assert cfc(**ON_GPU, **wide, grad=grad, c_train_reason=_never) == pytorch
+    assert cfc(**ON_GPU, **wide, grad=grad, backend="triton") == "triton"  # asked for: runs
 
 
 @pytest.mark.parametrize("case,error,match", [
@@ -48,6 +87,7 @@ def test_auto_on_cuda_falls_back_to_pytorch_where_triton_cannot(case, grad):
     (dict(dtype=torch.float16), TypeError, "got torch.float16"),
     (dict(n_cells=4), ValueError, "1 to 3 cascaded cells"),
     (dict(n_cells=1, has_backbone=True, n_hidden=3), ValueError, "backbone_layers <= 3, got 4"),
+    (dict(tile=65536), ValueError, "tiles of up to 32768 elements .* largest has 65536"),
     (dict(triton_reason=lambda: "triton is not importable (x)"), RuntimeError, "triton is not importable"),
 ])
 @pytest.mark.parametrize("device_type", ["cuda", "cpu"])

@@ -29,11 +29,12 @@ import os
 import torch
 import triton
 import triton.language as tl
+from triton.runtime.errors import OutOfResources
 
 from liquidts.kernels.cfc.reference import pack, pack_grads, unpack
 from liquidts.kernels.cfc.variants import ACTIVATION_IDS, MODE_IDS
 from liquidts.kernels.dispatch import TRITON_MAX_CELLS as MAX_CELLS
-from liquidts.kernels.dispatch import triton_refusal
+from liquidts.kernels.dispatch import held_weights, largest_tile, padded, triton_refusal
 
 # The kernels are compiled for one mode and activation, by the ids of ``variants.py``.
 _NO_GATE = tl.constexpr(MODE_IDS["no_gate"])
@@ -392,13 +393,13 @@ def _wired_heads(x, hp, i1, i2, i3, i4, r1, r2, r3, r4, b1, b2, b3, b4, G: tl.co
 
 @triton.heuristics({
     "BB": lambda a: _block_rows(a["B"], a["xp"].device),
-    "HP": lambda a: _pad(a["H"]),
-    "KP": lambda a: _pad(a["K"]),
+    "HP": lambda a: padded(a["H"]),
+    "KP": lambda a: padded(a["K"]),
 })
 @triton.jit
 def _cfc_fwd_backbone_kernel(xp, ts, h0, rec, w1, b1, w2, b2, wh, bh, w_tau, A, out, T, B, H, K,
                              N_HIDDEN: tl.constexpr, MODE: tl.constexpr, ACT: tl.constexpr,
-                             PREC: tl.constexpr,
+                             PREC: tl.constexpr, RELOAD: tl.constexpr,
                              BB: tl.constexpr, HP: tl.constexpr, KP: tl.constexpr):
     G: tl.constexpr = 1 if MODE == _PURE else 4
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
@@ -406,9 +407,13 @@ def _cfc_fwd_backbone_kernel(xp, ts, h0, rec, w1, b1, w2, b2, wh, bh, w_tau, A, 
     h = tl.load(h0 + rows[:, None] * H + hcol, mask=(rows[:, None] < B) & (hcol < H), other=0.0).to(tl.float32)
     wt, av = _pure_vecs(w_tau, A, H, HP, MODE)
     c1, c2, c3, c4 = _head_vecs(bh, H, HP, G)
-    rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4 = _backbone_weights(rec, w1, b1, w2, b2, wh, bh, H, K,
-                                                                    N_HIDDEN, G, HP, KP)
+    if not RELOAD:
+        rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4 = _backbone_weights(rec, w1, b1, w2, b2, wh, bh, H, K,
+                                                                        N_HIDDEN, G, HP, KP)
     for t in range(T):
+        if RELOAD:
+            rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4 = _backbone_weights(rec, w1, b1, w2, b2, wh, bh, H, K,
+                                                                            N_HIDDEN, G, HP, KP)
         u1, u2, ua, ub, z0, a0, z1, a1, z2, a2 = _backbone_forward(
             xp, h, t, rows, B, K, rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4, c1, c2, c3, c4,
             N_HIDDEN, ACT, G, PREC, KP)
@@ -418,9 +423,9 @@ def _cfc_fwd_backbone_kernel(xp, ts, h0, rec, w1, b1, w2, b2, wh, bh, w_tau, A, 
 
 @triton.heuristics({
     "BB": lambda a: _block_rows(a["B"], a["xp"].device),
-    "HP0": lambda a: _pad(a["H0"]),
-    "HP1": lambda a: _pad(a["H1"]),
-    "HP2": lambda a: _pad(a["H2"]),
+    "HP0": lambda a: padded(a["H0"]),
+    "HP1": lambda a: padded(a["H1"]),
+    "HP2": lambda a: padded(a["H2"]),
 })
 @triton.jit
 def _cfc_fwd_cascade_kernel(xp, ts,
@@ -429,24 +434,35 @@ def _cfc_fwd_cascade_kernel(xp, ts,
                             h02, in2, inm2, rec2, recm2, bias2, wtau2, A2, out2,
                             T, B, H0, H1, H2,
                             N_CELLS: tl.constexpr, MODE: tl.constexpr, HAS_MASK: tl.constexpr,
-                            PREC: tl.constexpr,
+                            PREC: tl.constexpr, RELOAD: tl.constexpr,
                             BB: tl.constexpr, HP0: tl.constexpr, HP1: tl.constexpr, HP2: tl.constexpr):
     G: tl.constexpr = 1 if MODE == _PURE else 4
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     s0 = _rows(h00, 0, rows, B, H0, 0, H0, HP0)  # (BB, HP0)
     wt0, av0 = _pure_vecs(wtau0, A0, H0, HP0, MODE)
-    p1, p2, p3, p4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, True)  # (HP0, HP0) each
     if N_CELLS >= 2:
         s1 = _rows(h01, 0, rows, B, H1, 0, H1, HP1)
         wt1, av1 = _pure_vecs(wtau1, A1, H1, HP1, MODE)
-        q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
-            in1, inm1, rec1, recm1, bias1, H0, H1, HAS_MASK, G, HP0, HP1)
     if N_CELLS >= 3:
         s2 = _rows(h02, 0, rows, B, H2, 0, H2, HP2)
         wt2, av2 = _pure_vecs(wtau2, A2, H2, HP2, MODE)
-        v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
-            in2, inm2, rec2, recm2, bias2, H1, H2, HAS_MASK, G, HP1, HP2)
+    if not RELOAD:
+        p1, p2, p3, p4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, True)  # (HP0, HP0) each
+        if N_CELLS >= 2:
+            q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
+                in1, inm1, rec1, recm1, bias1, H0, H1, HAS_MASK, G, HP0, HP1)
+        if N_CELLS >= 3:
+            v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
+                in2, inm2, rec2, recm2, bias2, H1, H2, HAS_MASK, G, HP1, HP2)
     for t in range(T):
+        if RELOAD:
+            p1, p2, p3, p4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, True)
+            if N_CELLS >= 2:
+                q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
+                    in1, inm1, rec1, recm1, bias1, H0, H1, HAS_MASK, G, HP0, HP1)
+            if N_CELLS >= 3:
+                v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
+                    in2, inm2, rec2, recm2, bias2, H1, H2, HAS_MASK, G, HP1, HP2)
         tsv = _ts(ts, t, rows, B)
         x1, x2, x3, x4 = _load4(xp, t, rows, B, H0, HP0, G)
         y1, y2, y3, y4 = _mm4(s0, p1, p2, p3, p4, G, PREC)
@@ -467,14 +483,14 @@ def _cfc_fwd_cascade_kernel(xp, ts,
 
 @triton.heuristics({
     "BB": lambda a: _block_rows(a["B"], a["xp"].device),
-    "HP": lambda a: _pad(a["H"]),
-    "KP": lambda a: _pad(a["K"]),
+    "HP": lambda a: padded(a["H"]),
+    "KP": lambda a: padded(a["K"]),
 })
 @triton.jit
 def _cfc_bwd_backbone_kernel(xp, ts, hprev, dout, rec, w1, b1, w2, b2, wh, bh, w_tau, A,
                              dz0, dz1, dz2, a0s, a1s, a2s, du, dh0, part_A, part_wt, T, B, H, K,
                              N_HIDDEN: tl.constexpr, MODE: tl.constexpr, ACT: tl.constexpr,
-                             PREC: tl.constexpr,
+                             PREC: tl.constexpr, RELOAD: tl.constexpr,
                              BB: tl.constexpr, HP: tl.constexpr, KP: tl.constexpr):
     G: tl.constexpr = 1 if MODE == _PURE else 4
     pid = tl.program_id(0)
@@ -484,11 +500,16 @@ def _cfc_bwd_backbone_kernel(xp, ts, hprev, dout, rec, w1, b1, w2, b2, wh, bh, w
     carry = tl.zeros((BB, HP), tl.float32)
     acc_A = tl.zeros((1, HP), tl.float32)
     acc_wt = tl.zeros((1, HP), tl.float32)
-    rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4 = _backbone_weights(rec, w1, b1, w2, b2, wh, bh, H, K,
-                                                                    N_HIDDEN, G, HP, KP)
-    rec_n, w1_n, w2_n, g1, g2, g3, g4 = _backbone_weights_bwd(rec, w1, w2, wh, H, K, N_HIDDEN, G, HP, KP)
+    if not RELOAD:
+        rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4 = _backbone_weights(rec, w1, b1, w2, b2, wh, bh, H, K,
+                                                                        N_HIDDEN, G, HP, KP)
+        rec_n, w1_n, w2_n, g1, g2, g3, g4 = _backbone_weights_bwd(rec, w1, w2, wh, H, K, N_HIDDEN, G, HP, KP)
     for i in range(T):
         t = T - 1 - i
+        if RELOAD:
+            rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4 = _backbone_weights(rec, w1, b1, w2, b2, wh, bh, H, K,
+                                                                            N_HIDDEN, G, HP, KP)
+            rec_n, w1_n, w2_n, g1, g2, g3, g4 = _backbone_weights_bwd(rec, w1, w2, wh, H, K, N_HIDDEN, G, HP, KP)
         hp = _rows(hprev, t, rows, B, H, 0, H, HP)
         u1, u2, ua, ub, z0, a0, z1, a1, z2, a2 = _backbone_forward(
             xp, hp, t, rows, B, K, rec_t, w1_t, b1v, w2_t, b2v, h1, h2, h3, h4, c1, c2, c3, c4,
@@ -553,9 +574,9 @@ def _wired_cell_bwd(x1, x2, x3, x4, hp, dh, tsv, wt, av, i1, i2, i3, i4, r1, r2,
 
 @triton.heuristics({
     "BB": lambda a: _block_rows(a["B"], a["xp"].device),
-    "HP0": lambda a: _pad(a["H0"]),
-    "HP1": lambda a: _pad(a["H1"]),
-    "HP2": lambda a: _pad(a["H2"]),
+    "HP0": lambda a: padded(a["H0"]),
+    "HP1": lambda a: padded(a["H1"]),
+    "HP2": lambda a: padded(a["H2"]),
 })
 @triton.jit
 def _cfc_bwd_cascade_kernel(xp, ts,
@@ -564,7 +585,7 @@ def _cfc_bwd_cascade_kernel(xp, ts,
                             hprev2, in2, inm2, rec2, recm2, bias2, wtau2, A2, out2, dout2, du2, dh02, pA2, pw2,
                             T, B, H0, H1, H2,
                             N_CELLS: tl.constexpr, MODE: tl.constexpr, HAS_MASK: tl.constexpr,
-                            PREC: tl.constexpr,
+                            PREC: tl.constexpr, RELOAD: tl.constexpr,
                             BB: tl.constexpr, HP0: tl.constexpr, HP1: tl.constexpr, HP2: tl.constexpr):
     G: tl.constexpr = 1 if MODE == _PURE else 4
     pid = tl.program_id(0)
@@ -573,28 +594,44 @@ def _cfc_bwd_cascade_kernel(xp, ts,
     carry0 = tl.zeros((BB, HP0), tl.float32)
     accA0 = tl.zeros((1, HP0), tl.float32)
     accw0 = tl.zeros((1, HP0), tl.float32)
-    p1, p2, p3, p4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, True)  # (HP0, HP0) each
-    pr1, pr2, pr3, pr4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, False)
     if N_CELLS >= 2:
         wt1, av1 = _pure_vecs(wtau1, A1, H1, HP1, MODE)
         carry1 = tl.zeros((BB, HP1), tl.float32)
         accA1 = tl.zeros((1, HP1), tl.float32)
         accw1 = tl.zeros((1, HP1), tl.float32)
-        q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
-            in1, inm1, rec1, recm1, bias1, H0, H1, HAS_MASK, G, HP0, HP1)
-        qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4 = _wired_weights_bwd(
-            in1, inm1, rec1, recm1, H0, H1, HAS_MASK, G, HP0, HP1)
     if N_CELLS >= 3:
         wt2, av2 = _pure_vecs(wtau2, A2, H2, HP2, MODE)
         carry2 = tl.zeros((BB, HP2), tl.float32)
         accA2 = tl.zeros((1, HP2), tl.float32)
         accw2 = tl.zeros((1, HP2), tl.float32)
-        v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
-            in2, inm2, rec2, recm2, bias2, H1, H2, HAS_MASK, G, HP1, HP2)
-        vi1, vi2, vi3, vi4, vr1, vr2, vr3, vr4 = _wired_weights_bwd(
-            in2, inm2, rec2, recm2, H1, H2, HAS_MASK, G, HP1, HP2)
+    if not RELOAD:
+        p1, p2, p3, p4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, True)  # (HP0, HP0) each
+        pr1, pr2, pr3, pr4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, False)
+        if N_CELLS >= 2:
+            q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
+                in1, inm1, rec1, recm1, bias1, H0, H1, HAS_MASK, G, HP0, HP1)
+            qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4 = _wired_weights_bwd(
+                in1, inm1, rec1, recm1, H0, H1, HAS_MASK, G, HP0, HP1)
+        if N_CELLS >= 3:
+            v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
+                in2, inm2, rec2, recm2, bias2, H1, H2, HAS_MASK, G, HP1, HP2)
+            vi1, vi2, vi3, vi4, vr1, vr2, vr3, vr4 = _wired_weights_bwd(
+                in2, inm2, rec2, recm2, H1, H2, HAS_MASK, G, HP1, HP2)
     for i in range(T):
         t = T - 1 - i
+        if RELOAD:
+            p1, p2, p3, p4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, True)
+            pr1, pr2, pr3, pr4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, False)
+            if N_CELLS >= 2:
+                q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
+                    in1, inm1, rec1, recm1, bias1, H0, H1, HAS_MASK, G, HP0, HP1)
+                qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4 = _wired_weights_bwd(
+                    in1, inm1, rec1, recm1, H0, H1, HAS_MASK, G, HP0, HP1)
+            if N_CELLS >= 3:
+                v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
+                    in2, inm2, rec2, recm2, bias2, H1, H2, HAS_MASK, G, HP1, HP2)
+                vi1, vi2, vi3, vi4, vr1, vr2, vr3, vr4 = _wired_weights_bwd(
+                    in2, inm2, rec2, recm2, H1, H2, HAS_MASK, G, HP1, HP2)
         tsv = _ts(ts, t, rows, B)
         if N_CELLS >= 3:
             dh = _rows(dout2, t, rows, B, H2, 0, H2, HP2) + carry2
@@ -644,11 +681,6 @@ def _store_partials(part_A, part_wt, acc_A, acc_wt, pid, H, HP: tl.constexpr, MO
 # ----------------------------------------------------------------------------- launchers
 
 
-def _pad(n: int) -> int:
-    """Smallest power of two >= max(n, 16): tl.dot's minimum tile size."""
-    return max(16, triton.next_power_of_2(int(n)))
-
-
 @functools.lru_cache(maxsize=None)
 def _sm_count(index) -> int:
     return torch.cuda.get_device_properties(index).multi_processor_count
@@ -658,7 +690,7 @@ def _block_rows(batch: int, device) -> int:
     """Batch rows per program: 16 (tl.dot's minimum) and more only while every SM stays busy."""
     if device.type != "cuda":
         # The interpreter runs programs one after another; fewer, larger ones are faster.
-        return min(64, _pad(batch))
+        return min(64, padded(batch))
     sms = _sm_count(device.index if device.index is not None else torch.cuda.current_device())
     rows = 16
     while rows < 64 and triton.cdiv(batch, 2 * rows) >= sms:
@@ -698,18 +730,6 @@ def _backbone_args(w):
     return [_c(w.rec_weight), _c(w1), _c(b1), _c(w2), _c(b2), _c(w.head_weight), _c(w.head_bias)], n_hidden
 
 
-def _backbone_elements(H, K, n_hidden, G):
-    return _pad(K) * _pad(H) * (1 + G) + n_hidden * _pad(K) ** 2
-
-
-def _cascade_elements(sizes, G):
-    total, prev = 0, sizes[0]
-    for l, H in enumerate(sizes):
-        total += G * _pad(H) * (_pad(H) + (_pad(prev) if l else 0))
-        prev = H
-    return total
-
-
 def _cell_args(w, h, has_mask):
     """Per-cell kernel arguments of the cascade kernels (the mask split like the weights)."""
     I = w.in_weight.shape[1]
@@ -720,6 +740,33 @@ def _cell_args(w, h, has_mask):
         in_m, rec_m = _c(mask[:, :I].to(rec.dtype)), _c(mask[:, I:].to(rec.dtype))
     return [h, _c(w.in_weight), in_m, rec, rec_m, _c(w.bias),
             w.w_tau if w.w_tau is not None else rec, w.A if w.A is not None else rec]
+
+
+#: launch configurations whose weights do not fit in shared memory (see _launch)
+_WEIGHTS_TOO_BIG: set = set()
+
+
+def _launch(kernel, grid, args, size, dtype, **meta):
+    """Launch ``kernel`` with its weights held on chip across the sequence where they fit, else
+    re-read every step.
+
+    The compiler stages each ``tl.dot``'s weight operand in shared memory: held for the whole loop,
+    that is 4 bytes per weight (8 with 3xTF32), so only small cells fit (compiled for sm_90, the
+    unwired hidden-32 forward and the wired hidden-32 pair do; 227 KB per block there). Where
+    loading them raises Triton's OutOfResources (nothing has run yet), the weights are re-read
+    from global memory every step (they stay in L2) with 3xTF32 products and one pipeline stage:
+    the form whose shared buffers the compiler reuses across products (64 KB for hidden 128 on a
+    128-unit backbone). The decision is remembered per configuration.
+    """
+    key = (kernel.fn.__name__, grid, str(dtype), tuple(a for a in args if isinstance(a, int)),
+           tuple(sorted(meta.items())))
+    if key not in _WEIGHTS_TOO_BIG:
+        try:
+            kernel[grid](*args, PREC=_precision(dtype, size), RELOAD=False, num_warps=_warps(size), **meta)
+            return
+        except OutOfResources:
+            _WEIGHTS_TOO_BIG.add(key)
+    kernel[grid](*args, PREC="tf32x3", RELOAD=True, num_warps=_warps(size), num_stages=1, **meta)
 
 
 def _forward(x_proj, ts, h0, cells, mode, activation):
@@ -733,12 +780,11 @@ def _forward(x_proj, ts, h0, cells, mode, activation):
     if w.head_weight is not None:
         H, K = h0[0].shape[-1], w.rec_weight.shape[0]
         args, n_hidden = _backbone_args(w)
-        size = _backbone_elements(H, K, n_hidden, G)
-        _cfc_fwd_backbone_kernel[grid](
-            x_proj, ts, h0[0], *args, w.w_tau if w.w_tau is not None else args[0],
-            w.A if w.A is not None else args[0], outs[0], steps, batch, H, K,
-            N_HIDDEN=n_hidden, ACT=ACTIVATION_IDS[activation],
-            PREC=_precision(x_proj.dtype, size), num_warps=_warps(size), **meta)
+        size = held_weights([H], K, n_hidden, G)
+        _launch(_cfc_fwd_backbone_kernel, grid,
+                [x_proj, ts, h0[0], *args, w.w_tau if w.w_tau is not None else args[0],
+                 w.A if w.A is not None else args[0], outs[0], steps, batch, H, K],
+                size, x_proj.dtype, N_HIDDEN=n_hidden, ACT=ACTIVATION_IDS[activation], **meta)
         return outs
     sizes = [h.shape[-1] for h in h0]
     has_mask = any(c.mask is not None for c in cells)
@@ -746,11 +792,10 @@ def _forward(x_proj, ts, h0, cells, mode, activation):
     for l in range(MAX_CELLS):
         k = min(l, len(cells) - 1)  # absent cells: any valid pointers, never read
         per_cell += _cell_args(cells[k], h0[k], has_mask) + [outs[k]]
-    size = _cascade_elements(sizes, G)
-    _cfc_fwd_cascade_kernel[grid](
-        x_proj, ts, *per_cell, steps, batch, *(sizes + [sizes[-1]] * MAX_CELLS)[:MAX_CELLS],
-        N_CELLS=len(cells), HAS_MASK=has_mask, PREC=_precision(x_proj.dtype, size),
-        num_warps=_warps(size), **meta)
+    size = held_weights(sizes, 0, 0, G)
+    _launch(_cfc_fwd_cascade_kernel, grid,
+            [x_proj, ts, *per_cell, steps, batch, *(sizes + [sizes[-1]] * MAX_CELLS)[:MAX_CELLS]],
+            size, x_proj.dtype, N_CELLS=len(cells), HAS_MASK=has_mask, **meta)
     return outs
 
 
@@ -785,12 +830,12 @@ def _backward(x_proj, ts, h0, cells, outs, douts, mode, activation):
         acts = [x_proj.new_empty(steps, batch, K) for _ in range(n_hidden + 1)]
         du = x_proj.new_empty(steps, batch, G * H)
         pad3 = lambda bufs: (bufs + [bufs[0]] * 3)[:3]  # noqa: E731 - unused levels: never touched
-        size = 2 * _backbone_elements(H, K, n_hidden, G)
-        _cfc_bwd_backbone_kernel[grid](
-            x_proj, ts, hprev[0], douts[0], *args, w.w_tau if w.w_tau is not None else args[0],
-            w.A if w.A is not None else args[0], *pad3(dz), *pad3(acts), du, dh0[0], *parts[0],
-            steps, batch, H, K, N_HIDDEN=n_hidden, ACT=ACTIVATION_IDS[activation],
-            PREC=_precision(x_proj.dtype, size), num_warps=_warps(size), **meta)
+        size = 2 * held_weights([H], K, n_hidden, G)
+        _launch(_cfc_bwd_backbone_kernel, grid,
+                [x_proj, ts, hprev[0], douts[0], *args, w.w_tau if w.w_tau is not None else args[0],
+                 w.A if w.A is not None else args[0], *pad3(dz), *pad3(acts), du, dh0[0], *parts[0],
+                 steps, batch, H, K],
+                size, x_proj.dtype, N_HIDDEN=n_hidden, ACT=ACTIVATION_IDS[activation], **meta)
         g = grads[0]
         g["rec_weight"] = _rows2d(dz[0]).t() @ _rows2d(hprev[0])
         g["hidden"] = [(_rows2d(dz[k]).t() @ _rows2d(acts[k - 1]), _rows2d(dz[k]).sum(0))
@@ -806,11 +851,10 @@ def _backward(x_proj, ts, h0, cells, outs, douts, mode, activation):
             k = min(l, len(cells) - 1)
             per_cell += ([hprev[k]] + _cell_args(cells[k], h0[k], has_mask)[1:]
                          + [outs[k], douts[k], dus[k], dh0[k], *parts[k]])
-        size = 2 * _cascade_elements(sizes, G)
-        _cfc_bwd_cascade_kernel[grid](
-            x_proj, ts, *per_cell, steps, batch, *(sizes + [sizes[-1]] * MAX_CELLS)[:MAX_CELLS],
-            N_CELLS=len(cells), HAS_MASK=has_mask, PREC=_precision(x_proj.dtype, size),
-        num_warps=_warps(size), **meta)
+        size = 2 * held_weights(sizes, 0, 0, G)
+        _launch(_cfc_bwd_cascade_kernel, grid,
+                [x_proj, ts, *per_cell, steps, batch, *(sizes + [sizes[-1]] * MAX_CELLS)[:MAX_CELLS]],
+                size, x_proj.dtype, N_CELLS=len(cells), HAS_MASK=has_mask, **meta)
         for l, (w, g) in enumerate(zip(cells, grads)):
             I = w.in_weight.shape[1]
             d = _rows2d(dus[l])
@@ -871,7 +915,9 @@ def check_supported(x_proj, h0, cells, mode, activation):
         raise ValueError("the Triton CfC kernel needs all cascaded cells without backbone")
     if has_backbone and cells[0].mask is not None:
         raise ValueError("a wiring mask applies to backbone-free cells only")
-    refusal = triton_refusal(x_proj.dtype, len(cells), len(cells[0].hidden), has_backbone, activation)
+    n_hidden = len(cells[0].hidden)
+    tile = largest_tile([h.shape[-1] for h in h0], cells[0].rec_weight.shape[0] if has_backbone else 0, n_hidden)
+    refusal = triton_refusal(x_proj.dtype, len(cells), n_hidden, has_backbone, activation, tile)
     if refusal is not None:
         raise refusal
     tensors = [x_proj, *h0] + [t for w in cells for t in (w.rec_weight, w.in_weight) if t is not None]
