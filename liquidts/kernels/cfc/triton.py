@@ -388,6 +388,41 @@ def _wired_heads(x, hp, i1, i2, i3, i4, r1, r2, r3, r4, b1, b2, b3, b4, G: tl.co
     return x1 + y1 + b1, x2 + y2 + b2, x3 + y3 + b3, x4 + y4 + b4
 
 
+@triton.jit
+def _cascade_weights(rec0, recm0, in1, inm1, rec1, recm1, bias1, in2, inm2, rec2, recm2, bias2, H0, H1, H2,
+                     N_CELLS: tl.constexpr, HAS_MASK: tl.constexpr, G: tl.constexpr,
+                     HP0: tl.constexpr, HP1: tl.constexpr, HP2: tl.constexpr):
+    """Forward orientation tiles of every cell of a cascade (cells past N_CELLS: placeholders, never read)."""
+    p1, p2, p3, p4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, True)  # (HP0, HP0) each
+    q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = p1, p1, p1, p1, p1, p1, p1, p1, p1, p1, p1, p1
+    v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4
+    if N_CELLS >= 2:
+        q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
+            in1, inm1, rec1, recm1, bias1, H0, H1, HAS_MASK, G, HP0, HP1)
+    if N_CELLS >= 3:
+        v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
+            in2, inm2, rec2, recm2, bias2, H1, H2, HAS_MASK, G, HP1, HP2)
+    return (p1, p2, p3, p4, q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4,
+            v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4)
+
+
+@triton.jit
+def _cascade_weights_bwd(rec0, recm0, in1, inm1, rec1, recm1, in2, inm2, rec2, recm2, H0, H1, H2,
+                         N_CELLS: tl.constexpr, HAS_MASK: tl.constexpr, G: tl.constexpr,
+                         HP0: tl.constexpr, HP1: tl.constexpr, HP2: tl.constexpr):
+    """Backward orientation tiles of every cell of a cascade (cells past N_CELLS: placeholders)."""
+    pr1, pr2, pr3, pr4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, False)
+    qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4 = pr1, pr1, pr1, pr1, pr1, pr1, pr1, pr1
+    vi1, vi2, vi3, vi4, vr1, vr2, vr3, vr4 = qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4
+    if N_CELLS >= 2:
+        qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4 = _wired_weights_bwd(
+            in1, inm1, rec1, recm1, H0, H1, HAS_MASK, G, HP0, HP1)
+    if N_CELLS >= 3:
+        vi1, vi2, vi3, vi4, vr1, vr2, vr3, vr4 = _wired_weights_bwd(
+            in2, inm2, rec2, recm2, H1, H2, HAS_MASK, G, HP1, HP2)
+    return pr1, pr2, pr3, pr4, qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4, vi1, vi2, vi3, vi4, vr1, vr2, vr3, vr4
+
+
 # ----------------------------------------------------------------------------- forward kernels
 
 
@@ -447,22 +482,14 @@ def _cfc_fwd_cascade_kernel(xp, ts,
         s2 = _rows(h02, 0, rows, B, H2, 0, H2, HP2)
         wt2, av2 = _pure_vecs(wtau2, A2, H2, HP2, MODE)
     if not RELOAD:
-        p1, p2, p3, p4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, True)  # (HP0, HP0) each
-        if N_CELLS >= 2:
-            q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
-                in1, inm1, rec1, recm1, bias1, H0, H1, HAS_MASK, G, HP0, HP1)
-        if N_CELLS >= 3:
-            v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
-                in2, inm2, rec2, recm2, bias2, H1, H2, HAS_MASK, G, HP1, HP2)
+        (p1, p2, p3, p4, q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4, v1, v2, v3, v4, v5, v6, v7, v8,
+         vb1, vb2, vb3, vb4) = _cascade_weights(rec0, recm0, in1, inm1, rec1, recm1, bias1, in2, inm2, rec2, recm2,
+                                                bias2, H0, H1, H2, N_CELLS, HAS_MASK, G, HP0, HP1, HP2)
     for t in range(T):
         if RELOAD:
-            p1, p2, p3, p4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, True)
-            if N_CELLS >= 2:
-                q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
-                    in1, inm1, rec1, recm1, bias1, H0, H1, HAS_MASK, G, HP0, HP1)
-            if N_CELLS >= 3:
-                v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
-                    in2, inm2, rec2, recm2, bias2, H1, H2, HAS_MASK, G, HP1, HP2)
+            (p1, p2, p3, p4, q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4, v1, v2, v3, v4, v5, v6, v7, v8,
+             vb1, vb2, vb3, vb4) = _cascade_weights(rec0, recm0, in1, inm1, rec1, recm1, bias1, in2, inm2, rec2,
+                                                    recm2, bias2, H0, H1, H2, N_CELLS, HAS_MASK, G, HP0, HP1, HP2)
         tsv = _ts(ts, t, rows, B)
         x1, x2, x3, x4 = _load4(xp, t, rows, B, H0, HP0, G)
         y1, y2, y3, y4 = _mm4(s0, p1, p2, p3, p4, G, PREC)
@@ -605,33 +632,21 @@ def _cfc_bwd_cascade_kernel(xp, ts,
         accA2 = tl.zeros((1, HP2), tl.float32)
         accw2 = tl.zeros((1, HP2), tl.float32)
     if not RELOAD:
-        p1, p2, p3, p4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, True)  # (HP0, HP0) each
-        pr1, pr2, pr3, pr4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, False)
-        if N_CELLS >= 2:
-            q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
-                in1, inm1, rec1, recm1, bias1, H0, H1, HAS_MASK, G, HP0, HP1)
-            qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4 = _wired_weights_bwd(
-                in1, inm1, rec1, recm1, H0, H1, HAS_MASK, G, HP0, HP1)
-        if N_CELLS >= 3:
-            v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
-                in2, inm2, rec2, recm2, bias2, H1, H2, HAS_MASK, G, HP1, HP2)
-            vi1, vi2, vi3, vi4, vr1, vr2, vr3, vr4 = _wired_weights_bwd(
-                in2, inm2, rec2, recm2, H1, H2, HAS_MASK, G, HP1, HP2)
+        (p1, p2, p3, p4, q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4, v1, v2, v3, v4, v5, v6, v7, v8,
+         vb1, vb2, vb3, vb4) = _cascade_weights(rec0, recm0, in1, inm1, rec1, recm1, bias1, in2, inm2, rec2, recm2,
+                                                bias2, H0, H1, H2, N_CELLS, HAS_MASK, G, HP0, HP1, HP2)
+        (pr1, pr2, pr3, pr4, qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4, vi1, vi2, vi3, vi4, vr1, vr2, vr3,
+         vr4) = _cascade_weights_bwd(rec0, recm0, in1, inm1, rec1, recm1, in2, inm2, rec2, recm2, H0, H1, H2,
+                                     N_CELLS, HAS_MASK, G, HP0, HP1, HP2)
     for i in range(T):
         t = T - 1 - i
         if RELOAD:
-            p1, p2, p3, p4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, True)
-            pr1, pr2, pr3, pr4 = _heads(rec0, recm0, H0, H0, HP0, HP0, HAS_MASK, G, False)
-            if N_CELLS >= 2:
-                q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4 = _wired_weights(
-                    in1, inm1, rec1, recm1, bias1, H0, H1, HAS_MASK, G, HP0, HP1)
-                qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4 = _wired_weights_bwd(
-                    in1, inm1, rec1, recm1, H0, H1, HAS_MASK, G, HP0, HP1)
-            if N_CELLS >= 3:
-                v1, v2, v3, v4, v5, v6, v7, v8, vb1, vb2, vb3, vb4 = _wired_weights(
-                    in2, inm2, rec2, recm2, bias2, H1, H2, HAS_MASK, G, HP1, HP2)
-                vi1, vi2, vi3, vi4, vr1, vr2, vr3, vr4 = _wired_weights_bwd(
-                    in2, inm2, rec2, recm2, H1, H2, HAS_MASK, G, HP1, HP2)
+            (p1, p2, p3, p4, q1, q2, q3, q4, q5, q6, q7, q8, qb1, qb2, qb3, qb4, v1, v2, v3, v4, v5, v6, v7, v8,
+             vb1, vb2, vb3, vb4) = _cascade_weights(rec0, recm0, in1, inm1, rec1, recm1, bias1, in2, inm2, rec2,
+                                                    recm2, bias2, H0, H1, H2, N_CELLS, HAS_MASK, G, HP0, HP1, HP2)
+            (pr1, pr2, pr3, pr4, qi1, qi2, qi3, qi4, qr1, qr2, qr3, qr4, vi1, vi2, vi3, vi4, vr1, vr2, vr3,
+             vr4) = _cascade_weights_bwd(rec0, recm0, in1, inm1, rec1, recm1, in2, inm2, rec2, recm2, H0, H1, H2,
+                                         N_CELLS, HAS_MASK, G, HP0, HP1, HP2)
         tsv = _ts(ts, t, rows, B)
         if N_CELLS >= 3:
             dh = _rows(dout2, t, rows, B, H2, 0, H2, HP2) + carry2
