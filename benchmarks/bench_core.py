@@ -10,6 +10,9 @@ call of a 19-neuron NCP CfC with batch 1 (no grad).
     python benchmarks/bench_core.py --step-only --threads 1 --repeats 40   # to compare checkouts
 
 Prints each configuration's median time and the ratios the liquid-core issue sets as targets.
+Without timespans the CfC's kernel folds its two time heads into one (``scan_native``), so its
+step is set against both floors, and a step with per-sample timespans (which cannot fold) against
+the full one.
 The CfC step and its matrix-product floor are also timed in alternation (``--pairs`` pairs), so
 that both see the same load: on a shared machine the medians of two blocks timed one after the
 other can differ by a third from load alone.
@@ -37,13 +40,13 @@ def time_call(fn, repeats: int, warmup: int = 2) -> float:
     return statistics.median(samples)
 
 
-def train_step_fn(model, x):
+def train_step_fn(model, x, timespans=None):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     zero = x.new_zeros(())
 
     def step():
         opt.zero_grad(set_to_none=True)
-        y, _ = model(x)
+        y, _ = model(x) if timespans is None else model(x, timespans=timespans)
         F.mse_loss(y, zero.expand_as(y)).backward()
         opt.step()
 
@@ -155,11 +158,17 @@ def run_all(args, threads: int):
     record("ncps CfC-64 train step", train_step_fn(ncps_cfc, x))
     liquid_step = train_step_fn(from_ncps(ncps_cfc), x)
     record("liquidts CfC-64 train step", liquid_step)
+    # Per-sample timespans (all 1 here, the same function): the kernel cannot fold the time heads.
+    liquid_step_ts = train_step_fn(from_ncps(ncps_cfc), x, timespans=x.new_ones(batch, steps))
+    record("same, with per-sample timespans", liquid_step_ts)
     record("torch.nn.LSTM-64 train step", train_step_fn(torch.nn.LSTM(features, 64, batch_first=True), x))
     floor = matmul_floor_fn(batch, steps, features, 64, 128)
     record("CfC-64 matrix products alone (floor)", floor)
-    record("same, time heads folded (floor, no timespans)", matmul_floor_fn(batch, steps, features, 64, 128, 3))
+    folded_floor = matmul_floor_fn(batch, steps, features, 64, 128, 3)
+    record("same, time heads folded (floor, no timespans)", folded_floor)
     paired = paired_ratios(liquid_step, floor, args.pairs)
+    paired_folded = paired_ratios(liquid_step, folded_floor, args.pairs)
+    paired_ts = paired_ratios(liquid_step_ts, floor, args.pairs)
 
     ncps_ltc = ncps_torch.LTC(features, ncps_wirings.AutoNCP(19, 2))
     record("ncps LTC-AutoNCP(19,2) train step", train_step_fn(ncps_ltc, x), repeats=max(3, args.repeats // 2))
@@ -187,6 +196,10 @@ def run_all(args, threads: int):
          ratio("liquidts CfC-64 train step", "CfC-64 matrix products alone (floor)")),
         (f"  same, timed in alternation ({args.pairs} pairs): median of the pair ratios", paired[0]),
         ("  same, timed in alternation: fastest step / fastest floor", paired[1]),
+        ("CfC-64 train step (time heads folded) / folded-heads floor, in alternation: median", paired_folded[0]),
+        ("  same: fastest step / fastest floor", paired_folded[1]),
+        ("CfC-64 train step with per-sample timespans / floor, in alternation: median", paired_ts[0]),
+        ("  same: fastest step / fastest floor", paired_ts[1]),
         ("CfC-64 train step: ncps / matrix-product floor (best reachable ratio)",
          ratio("ncps CfC-64 train step", "CfC-64 matrix products alone (floor)")),
         ("CfC-64 train step: ncps / folded-heads floor (best reachable, no timespans)",

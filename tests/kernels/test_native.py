@@ -142,7 +142,7 @@ def test_ltc_layer_same_with_and_without_c(monkeypatch, wiring):
 
     def run():
         layer.zero_grad()
-        y, h = layer(x, timespans=ts)
+        y, h = layer(x, timespans=ts if with_timespans else None)
         (y.square().sum() + h.sum()).backward()
         return y.detach(), h.detach(), [p.grad.clone() for p in layer.parameters()]
 
@@ -233,20 +233,21 @@ def test_cfc_c_kernel_used_only_for_small_work(monkeypatch):
 
 @pytest.mark.parametrize("mode", TRAIN_MODES)
 @pytest.mark.parametrize("activation", TRAIN_ACTIVATIONS)
-@pytest.mark.parametrize("timespans", [False, True], ids=["no_ts", "ts"])
+@pytest.mark.parametrize("timespans", ["none", "ones", "random"])
 @pytest.mark.parametrize("chunk_rows", [1024, 10, 1], ids=["one_chunk", "chunks_of_2_steps", "chunks_of_1_step"])
 def test_cfc_training_kernel_matches_autograd_through_the_reference(monkeypatch, mode, activation, timespans,
                                                                     chunk_rows):
     """7 steps of batch 5: one chunk of head gradients, chunks of 2 steps (the last one short) or of
-    1 step summed into the weight gradients."""
+    1 step summed into the weight gradients. Without timespans (None) the kernel folds the two time
+    heads into one; the reference runs them apart, with every timespan 1."""
     monkeypatch.setattr(cfc_scan_native, "CHUNK_ROWS", chunk_rows)
     torch.manual_seed(0)
     layer = CfC(3, 6, mode=mode, activation=activation, backbone_units=10)
     batch, steps = 5, 7
     x = torch.randn(batch, steps, 3, requires_grad=True)
     h0 = torch.randn(batch, 6, requires_grad=True)
-    ts = torch.rand(steps, batch, 1) * 2.0 if timespans else torch.ones(steps, batch, 1)
-    ts[0, 0] = 0.0 if timespans else 1.0
+    ts = torch.rand(steps, batch, 1) * 2.0 if timespans == "random" else torch.ones(steps, batch, 1)
+    ts[0, 0] = 0.0 if timespans == "random" else 1.0
     probe = torch.randn(steps, batch, 6)
     leaves = [x, h0, *layer.parameters()]
     results = []
@@ -256,8 +257,9 @@ def test_cfc_training_kernel_matches_autograd_through_the_reference(monkeypatch,
     # The kernel adds the bias itself; its states come out time- or batch-major.
     for batch_major in (False, True):
         w = effective(layer.cell.weights())
-        (states,) = cfc_scan_native.cfc_scan_native(F.linear(x.transpose(0, 1), w.in_weight), [h0], ts, [w], mode,
-                                                    activation, batch_major=batch_major)
+        (states,) = cfc_scan_native.cfc_scan_native(F.linear(x.transpose(0, 1), w.in_weight), [h0],
+                                                    None if timespans == "none" else ts, [w], mode, activation,
+                                                    batch_major=batch_major)
         assert states.transpose(0, 1).is_contiguous() == batch_major
         results.append((states.detach(), torch.autograd.grad((states * probe).sum(), leaves)))
     (ref, ref_grads), *kernel_runs = results
@@ -272,10 +274,12 @@ def test_cfc_training_kernel_matches_autograd_through_the_reference(monkeypatch,
 @pytest.mark.parametrize("batch_first", [True, False], ids=["batch_first", "time_first"])
 @pytest.mark.parametrize("return_sequences", [True, False], ids=["sequences", "last"])
 @pytest.mark.parametrize("loss", ["square", "sum"])
+@pytest.mark.parametrize("with_timespans", [True, False], ids=["timespans", "time_heads_folded"])
 def test_cfc_layer_trains_on_the_c_kernel_with_the_same_gradients(monkeypatch, batch_first, return_sequences,
-                                                                  loss):
+                                                                  loss, with_timespans):
     """Through the layer, whose states the kernel hands out in the caller's layout; the gradient of
-    ``y.sum()`` reaches the kernel as an expanded (stride 0) tensor."""
+    ``y.sum()`` reaches the kernel as an expanded (stride 0) tensor. Without timespans the kernel
+    folds the time heads, and both heads' weights get the same gradient as on the PyTorch scan."""
     calls = []
     kernel = cfc_scan_native.cfc_scan_native
     monkeypatch.setattr(cfc_scan_native, "cfc_scan_native", lambda *a, **k: calls.append(1) or kernel(*a, **k))
@@ -286,7 +290,7 @@ def test_cfc_layer_trains_on_the_c_kernel_with_the_same_gradients(monkeypatch, b
 
     def loss_and_grads():
         layer.zero_grad()
-        y, h = layer(x, timespans=ts)
+        y, h = layer(x, timespans=ts if with_timespans else None)
         (y.square().sum() + h.sum() if loss == "square" else y.sum()).backward()
         return y.detach(), [p.grad.clone() for p in layer.parameters()]
 

@@ -21,6 +21,11 @@
  * u = a W_head^T + b_head = [ff1 | ff2 | t_a | t_b] (4H), then ff_i = tanh(.),
  * s = sigmoid(t_a ts + t_b), h' = ff1 (1 - s) + s ff2 (no_gate: ff1 + s ff2).
  *
+ * Without timespans (every ts 1) the caller folds the two time heads into one, t_a + t_b, whose
+ * weights are the sum of theirs: heads = 3, u = [ff1 | ff2 | t] (3H), s = sigmoid(t), ts NULL. A
+ * quarter less work in the heads' products forward and backward; autograd hands the folded head's
+ * gradient to both time heads.
+ *
  * The bias is added, and its gradient summed, here rather than by PyTorch: a product with a
  * broadcast bias first copies the bias into every row of its output, and the bias's gradient is
  * a separate pass over all T*B rows of dz; both cost more than the step loop's own additions. The
@@ -123,7 +128,8 @@ static void activate_backward(float *dz, const float *da, const float *a, int64_
         for (int64_t k = 0; k < n; k++) dz[k] = a[k] > 0.0f ? da[k] : 0.0f;
 }
 
-/* One row of the gates: ff1, ff2, s and the new state h from the heads u (biases c added here). */
+/* One row of the gates: ff1, ff2, s and the new state h from the heads u (biases c added here);
+ * ua and ca NULL for folded time heads (ub, cb then carry t_a + t_b). */
 static void gates_forward(int n, float keep1, float dt, const float *restrict u1, const float *restrict u2,
                           const float *restrict ua, const float *restrict ub, const float *restrict c1,
                           const float *restrict c2, const float *restrict ca, const float *restrict cb,
@@ -131,7 +137,7 @@ static void gates_forward(int n, float keep1, float dt, const float *restrict u1
 {
     for (int j = 0; j < n; j++) {
         float ff1 = stable_tanh(u1[j] + c1[j]), ff2 = stable_tanh(u2[j] + c2[j]);
-        float s = stable_sigmoid((ua[j] + ca[j]) * dt + ub[j] + cb[j]);
+        float s = stable_sigmoid(ua ? (ua[j] + ca[j]) * dt + ub[j] + cb[j] : ub[j] + cb[j]);
         g1[j] = ff1;
         g2[j] = ff2;
         gs[j] = s;
@@ -140,7 +146,7 @@ static void gates_forward(int n, float keep1, float dt, const float *restrict u1
 }
 
 /* One row of the heads' gradients d1..db from the state's gradient (dh_out + carry) and the gates,
- * added to the head biases' gradients e1..eb. */
+ * added to the head biases' gradients e1..eb; da and ea NULL for folded time heads. */
 static void gates_backward(int n, float keep1, float dt, const float *restrict dh_out, const float *restrict g1,
                            const float *restrict g2, const float *restrict gs, const float *restrict carry,
                            float *restrict d1, float *restrict d2, float *restrict da, float *restrict db,
@@ -151,20 +157,23 @@ static void gates_backward(int n, float keep1, float dt, const float *restrict d
         float ds = s * (1.0f - s) * dh * (ff2 - (1.0f - keep1) * ff1);
         d1[j] = dh * (keep1 + (1.0f - keep1) * (1.0f - s)) * (1.0f - ff1 * ff1);
         d2[j] = dh * s * (1.0f - ff2 * ff2);
-        da[j] = ds * dt;
         db[j] = ds;
         e1[j] += d1[j];
         e2[j] += d2[j];
-        ea[j] += da[j];
         eb[j] += ds;
+        if (da) {
+            da[j] = ds * dt;
+            ea[j] += da[j];
+        }
     }
 }
 
-/* x_w (T,B,K); bias (K); ts (T,B); h0 (B,H); rec (K,H); head (4H,K); head_bias (4H).
- * Writes acts (T,B,K), gates (T,B,3H) = [ff1 | ff2 | s] per row, hs (T,B,H), and the states again
- * into out: step t of sample b at out + t out_t + b out_b; u (B,4H) is scratch. The three pack
- * pointers are MKL's sgemm_pack_get_size, sgemm_pack and sgemm_compute, or NULL. */
-void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int mode, int act, void *sgemm_ptr,
+/* x_w (T,B,K); bias (K); ts (T,B), NULL with 3 heads; h0 (B,H); rec (K,H); head (GH,K) and
+ * head_bias (GH) for G = heads, 4 or 3 (folded time heads). Writes acts (T,B,K), gates (T,B,3H) =
+ * [ff1 | ff2 | s] per row, hs (T,B,H), and the states again into out: step t of sample b at out +
+ * t out_t + b out_b; u (B,GH) is scratch. The three pack pointers are MKL's sgemm_pack_get_size,
+ * sgemm_pack and sgemm_compute, or NULL. */
+void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t heads, int mode, int act, void *sgemm_ptr,
                        void *pack_size_ptr, void *pack_ptr, void *compute_ptr, const float *x_w,
                        const float *bias, const float *ts, const float *h0, const float *rec, const float *head,
                        const float *head_bias, float *acts, float *gates, float *hs, float *out, int64_t out_t,
@@ -173,8 +182,9 @@ void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int mode, int
     const unsigned int fp_env = flush_denormals();
     sgemm_t sgemm = (sgemm_t)sgemm_ptr;
     const weight_t rec_w = weight_prepare(sgemm, pack_size_ptr, pack_ptr, compute_ptr, rec, (int)B, (int)K, (int)H);
-    const weight_t head_w = weight_prepare(sgemm, pack_size_ptr, pack_ptr, compute_ptr, head, (int)B, (int)(4 * H),
-                                           (int)K);
+    const weight_t head_w = weight_prepare(sgemm, pack_size_ptr, pack_ptr, compute_ptr, head, (int)B,
+                                           (int)(heads * H), (int)K);
+    const int folded = heads == 3;
     for (int64_t t = 0; t < T; t++) {
         const float *h_prev = t == 0 ? h0 : hs + (t - 1) * B * H;
         float *a = acts + t * B * K;
@@ -188,14 +198,14 @@ void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int mode, int
         activate(a, a, B * K, act);
         weight_multiply(&head_w, a, 0.0f, u);
         const float *restrict c1 = head_bias, *restrict c2 = head_bias + H;
-        const float *restrict ca = head_bias + 2 * H, *restrict cb = head_bias + 3 * H;
+        const float *restrict ca = folded ? NULL : head_bias + 2 * H, *restrict cb = head_bias + (heads - 1) * H;
         const float keep1 = mode == NO_GATE ? 1.0f : 0.0f;  /* ff1's weight is keep1 + (1 - keep1)(1 - s) */
         for (int64_t b = 0; b < B; b++) {
-            const float *restrict u1 = u + b * 4 * H, *restrict u2 = u1 + H, *restrict ua = u1 + 2 * H,
-                        *restrict ub = u1 + 3 * H;
+            const float *restrict u1 = u + b * heads * H, *restrict u2 = u1 + H,
+                        *restrict ua = folded ? NULL : u1 + 2 * H, *restrict ub = u1 + (heads - 1) * H;
             float *restrict g1 = gates + (t * B + b) * 3 * H, *restrict g2 = g1 + H, *restrict gs = g1 + 2 * H;
             float *restrict hb = hs + (t * B + b) * H;
-            const float dt = ts[t * B + b];
+            const float dt = folded ? 1.0f : ts[t * B + b];
             gates_forward(H, keep1, dt, u1, u2, ua, ub, c1, c2, ca, cb, g1, g2, gs, hb);
             memcpy(out + t * out_t + b * out_b, hb, (size_t)H * sizeof(float));
         }
@@ -217,10 +227,11 @@ static void gemm_accumulate_tn(sgemm_t sgemm, int m, int n, int rows, const floa
 /* dhs: the loss's gradient on each output state, step t of sample b at dhs + t dhs_t + b dhs_b;
  * h0, hs (T,B,H), acts and gates from the forward; the rest as in the forward. Writes dz (T,B,K)
  * (the gradient of the backbone's pre-activation, hence of x_w), the gradients d_bias (K),
- * d_rec (K,H), d_head (4H,K), d_head_bias (4H), and carry (B,H): on return the gradient of h0. The heads' gradients of `chunk` steps at a
- * time live in du (chunk,B,4H) and are summed into d_head (and dz into d_rec) while they are
- * still in cache, instead of being written out for all T steps and read back. da (B,K) is scratch. */
-void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t chunk, int mode, int act,
+ * d_rec (K,H), d_head (GH,K), d_head_bias (GH), and carry (B,H): on return the gradient of h0. The
+ * heads' gradients of `chunk` steps at a time live in du (chunk,B,GH) and are summed into d_head
+ * (and dz into d_rec) while they are still in cache, instead of being written out for all T steps
+ * and read back. da (B,K) is scratch. */
+void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t heads, int64_t chunk, int mode, int act,
                         void *sgemm_ptr, const float *dhs, int64_t dhs_t, int64_t dhs_b, const float *ts,
                         const float *h0, const float *hs, const float *rec, const float *head, const float *acts,
                         const float *gates, float *du, float *dz, float *d_bias, float *d_rec, float *d_head,
@@ -228,25 +239,26 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t chun
 {
     const unsigned int fp_env = flush_denormals();
     sgemm_t sgemm = (sgemm_t)sgemm_ptr;
-    int b_ = (int)B, h_ = (int)H, k_ = (int)K, g_ = (int)(4 * H);
+    int b_ = (int)B, h_ = (int)H, k_ = (int)K, g_ = (int)(heads * H);
+    const int folded = heads == 3;
     const float keep1 = mode == NO_GATE ? 1.0f : 0.0f;
     memset(carry, 0, (size_t)(B * H) * sizeof(float));
-    memset(d_head_bias, 0, (size_t)(4 * H) * sizeof(float));
+    memset(d_head_bias, 0, (size_t)(heads * H) * sizeof(float));
     memset(d_bias, 0, (size_t)K * sizeof(float));
     memset(d_rec, 0, (size_t)(K * H) * sizeof(float));
-    memset(d_head, 0, (size_t)(4 * H * K) * sizeof(float));
+    memset(d_head, 0, (size_t)(heads * H * K) * sizeof(float));
     for (int64_t t = T - 1; t >= 0; t--) {
         const int64_t first = t - t % chunk; /* the first step of t's chunk */
-        float *du_t = du + (t - first) * B * 4 * H;
+        float *du_t = du + (t - first) * B * heads * H;
         for (int64_t b = 0; b < B; b++) {
             const float *restrict g1 = gates + (t * B + b) * 3 * H, *restrict g2 = g1 + H, *restrict gs = g1 + 2 * H;
             const float *restrict dh_out = dhs + t * dhs_t + b * dhs_b;
-            float *restrict d1 = du_t + b * 4 * H, *restrict d2 = d1 + H, *restrict da_ = d1 + 2 * H,
-                  *restrict db = d1 + 3 * H;
+            float *restrict d1 = du_t + b * heads * H, *restrict d2 = d1 + H,
+                  *restrict da_ = folded ? NULL : d1 + 2 * H, *restrict db = d1 + (heads - 1) * H;
             float *restrict cb = carry + b * H;
-            const float dt = ts[t * B + b];
+            const float dt = folded ? 1.0f : ts[t * B + b];
             gates_backward(H, keep1, dt, dh_out, g1, g2, gs, cb, d1, d2, da_, db, d_head_bias, d_head_bias + H,
-                           d_head_bias + 2 * H, d_head_bias + 3 * H);
+                           folded ? NULL : d_head_bias + 2 * H, d_head_bias + (heads - 1) * H);
         }
         gemm(sgemm, b_, k_, g_, du_t, head, 0, 0.0f, da);
         float *dz_t = dz + t * B * K;

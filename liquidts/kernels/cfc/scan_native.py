@@ -25,8 +25,8 @@ from liquidts.kernels.cfc.variants import ACTIVATION_IDS, MODE_IDS
 _SOURCE = native.source(Path(__file__).with_name("scan.c"))
 _i64, _i32, _ptr = native.int64, native.int32, native.pointer
 _SIGNATURES = {
-    "cfc_train_forward": (None, [_i64] * 4 + [_i32, _i32] + [_ptr] * 15 + [_i64, _i64, _ptr]),
-    "cfc_train_backward": (None, [_i64] * 5 + [_i32, _i32] + [_ptr] * 2 + [_i64, _i64] + [_ptr] * 15),
+    "cfc_train_forward": (None, [_i64] * 5 + [_i32, _i32] + [_ptr] * 15 + [_i64, _i64, _ptr]),
+    "cfc_train_backward": (None, [_i64] * 6 + [_i32, _i32] + [_ptr] * 2 + [_i64, _i64] + [_ptr] * 15),
 }
 
 #: Rows (steps x samples) of head gradients the backward keeps before summing them into the weight
@@ -79,17 +79,19 @@ class _CfCScanC(torch.autograd.Function):
     def forward(ctx, mode, activation, batch_major, x_w, bias, ts, h0, rec_weight, head_weight, head_bias):
         steps, batch, width = x_w.shape
         hidden = h0.shape[-1]
-        x_w, ts = x_w.contiguous(), ts.reshape(steps, batch).contiguous()
+        heads = head_weight.shape[0] // hidden  # 3: time heads folded, no timespans
+        x_w = x_w.contiguous()
+        ts = None if ts is None else ts.reshape(steps, batch).contiguous()
         h0, bias, rec, head, head_bias = (t.contiguous() for t in (h0, bias, rec_weight, head_weight, head_bias))
         acts = x_w.new_empty(steps, batch, width)
         gates = x_w.new_empty(steps, batch, 3 * hidden)
         hs = x_w.new_empty(steps, batch, hidden)
         # The states handed out, in the layout the caller reads them in.
         out = x_w.new_empty(batch, steps, hidden).transpose(0, 1) if batch_major else torch.empty_like(hs)
-        scratch = x_w.new_empty(batch, 4 * hidden)
+        scratch = x_w.new_empty(batch, heads * hidden)
         a = native.address
         library().cfc_train_forward(
-            batch, steps, hidden, width, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
+            batch, steps, hidden, width, heads, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
             *_mkl_pack_addresses(), a(x_w, "x_w"), a(bias, "bias"), a(ts, "timespans"), a(h0, "h0"),
             a(rec, "rec_weight"), a(head, "head_weight"), a(head_bias, "head_bias"), a(acts, "acts"), a(gates, "gates"),
             a(hs, "states"), *_rows_address(out, "out"), a(scratch, "scratch"))
@@ -104,18 +106,19 @@ class _CfCScanC(torch.autograd.Function):
         ts, h0, rec, head, acts, gates, hs = ctx.saved_tensors
         steps, batch, width = acts.shape
         hidden = h0.shape[-1]
+        heads = head.shape[0] // hidden
         if not (dhs.is_contiguous() or dhs.transpose(0, 1).is_contiguous()):
             dhs = dhs.contiguous()
         # The heads' gradients are kept for about CHUNK_ROWS rows (steps x samples) at a time.
         chunk = max(1, min(steps, CHUNK_ROWS // batch))
-        du = acts.new_empty(chunk, batch, 4 * hidden)
+        du = acts.new_empty(chunk, batch, heads * hidden)
         dz = torch.empty_like(acts)
-        dh0, d_head_bias = h0.new_empty(batch, hidden), h0.new_empty(4 * hidden)
+        dh0, d_head_bias = h0.new_empty(batch, hidden), h0.new_empty(heads * hidden)
         d_bias, d_rec, d_head = rec.new_empty(width), rec.new_empty(rec.shape), head.new_empty(head.shape)
         scratch = acts.new_empty(batch, width)
         a = native.address
         library().cfc_train_backward(
-            batch, steps, hidden, width, chunk, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
+            batch, steps, hidden, width, heads, chunk, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
             *_rows_address(dhs, "state gradients"), a(ts, "timespans"), a(h0, "h0"), a(hs, "states"),
             a(rec, "rec_weight"), a(head, "head_weight"), a(acts, "acts"), a(gates, "gates"), a(du, "du"),
             a(dz, "dz"), a(d_bias, "d_bias"), a(d_rec, "d_rec"), a(d_head, "d_head"),
@@ -123,14 +126,23 @@ class _CfCScanC(torch.autograd.Function):
         return None, None, None, dz, d_bias, None, dh0, d_rec, d_head, d_head_bias
 
 
-def cfc_scan_native(x_w: torch.Tensor, h0: list, ts: torch.Tensor, cells: list, mode: str, activation: str,
+def cfc_scan_native(x_w: torch.Tensor, h0: list, ts: torch.Tensor | None, cells: list, mode: str, activation: str,
                     batch_major: bool = False) -> list:
     """:func:`~liquidts.kernels.cfc.scan.cfc_scan` for the one cell the kernel takes (see the
     module docstring), except that ``x_w`` (T, B, K) is the inputs' product with the backbone's
     input weights *without* its bias: the kernel adds the bias (``cells[0].bias``) and sums its
-    gradient itself. Returns the states (T, B, H) as a one-element list; with ``batch_major`` they
-    are stored as (B, T, H), so that their transpose, which a batch-first caller reads, is
-    contiguous."""
+    gradient itself, and that ``ts`` may be None (every timespan 1). Returns the states (T, B, H)
+    as a one-element list; with ``batch_major`` they are stored as (B, T, H), so that their
+    transpose, which a batch-first caller reads, is contiguous.
+
+    Without timespans the time heads t_a ts + t_b are one head, t_a + t_b: their weights and
+    biases are summed here (autograd hands the sum's gradient to both) and the kernel multiplies
+    by three heads instead of four.
+    """
     (w,) = cells
-    return [_CfCScanC.apply(mode, activation, batch_major, x_w, w.bias, ts, h0[0], w.rec_weight, w.head_weight,
-                            w.head_bias)]
+    head, head_bias = w.head_weight, w.head_bias
+    if ts is None:
+        hidden = h0[0].shape[-1]
+        head = torch.cat([head[:2 * hidden], head[2 * hidden:3 * hidden] + head[3 * hidden:]])
+        head_bias = torch.cat([head_bias[:2 * hidden], head_bias[2 * hidden:3 * hidden] + head_bias[3 * hidden:]])
+    return [_CfCScanC.apply(mode, activation, batch_major, x_w, w.bias, ts, h0[0], w.rec_weight, head, head_bias)]
