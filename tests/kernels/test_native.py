@@ -142,7 +142,7 @@ def test_ltc_layer_same_with_and_without_c(monkeypatch, wiring):
 
     def run():
         layer.zero_grad()
-        y, h = layer(x, timespans=ts if with_timespans else None)
+        y, h = layer(x, timespans=ts)
         (y.square().sum() + h.sum()).backward()
         return y.detach(), h.detach(), [p.grad.clone() for p in layer.parameters()]
 

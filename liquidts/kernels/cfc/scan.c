@@ -128,8 +128,7 @@ static void activate_backward(float *dz, const float *da, const float *a, int64_
         for (int64_t k = 0; k < n; k++) dz[k] = a[k] > 0.0f ? da[k] : 0.0f;
 }
 
-/* One row of the gates: ff1, ff2, s and the new state h from the heads u (biases c added here);
- * ua and ca NULL for folded time heads (ub, cb then carry t_a + t_b). */
+/* One row of the gates: ff1, ff2, s and the new state h from the heads u (biases c added here). */
 static void gates_forward(int n, float keep1, float dt, const float *restrict u1, const float *restrict u2,
                           const float *restrict ua, const float *restrict ub, const float *restrict c1,
                           const float *restrict c2, const float *restrict ca, const float *restrict cb,
@@ -137,7 +136,7 @@ static void gates_forward(int n, float keep1, float dt, const float *restrict u1
 {
     for (int j = 0; j < n; j++) {
         float ff1 = stable_tanh(u1[j] + c1[j]), ff2 = stable_tanh(u2[j] + c2[j]);
-        float s = stable_sigmoid(ua ? (ua[j] + ca[j]) * dt + ub[j] + cb[j] : ub[j] + cb[j]);
+        float s = stable_sigmoid((ua[j] + ca[j]) * dt + ub[j] + cb[j]);
         g1[j] = ff1;
         g2[j] = ff2;
         gs[j] = s;
@@ -146,7 +145,7 @@ static void gates_forward(int n, float keep1, float dt, const float *restrict u1
 }
 
 /* One row of the heads' gradients d1..db from the state's gradient (dh_out + carry) and the gates,
- * added to the head biases' gradients e1..eb; da and ea NULL for folded time heads. */
+ * added to the head biases' gradients e1..eb. */
 static void gates_backward(int n, float keep1, float dt, const float *restrict dh_out, const float *restrict g1,
                            const float *restrict g2, const float *restrict gs, const float *restrict carry,
                            float *restrict d1, float *restrict d2, float *restrict da, float *restrict db,
@@ -157,22 +156,20 @@ static void gates_backward(int n, float keep1, float dt, const float *restrict d
         float ds = s * (1.0f - s) * dh * (ff2 - (1.0f - keep1) * ff1);
         d1[j] = dh * (keep1 + (1.0f - keep1) * (1.0f - s)) * (1.0f - ff1 * ff1);
         d2[j] = dh * s * (1.0f - ff2 * ff2);
+        da[j] = ds * dt;
         db[j] = ds;
         e1[j] += d1[j];
         e2[j] += d2[j];
+        ea[j] += da[j];
         eb[j] += ds;
-        if (da) {
-            da[j] = ds * dt;
-            ea[j] += da[j];
-        }
     }
 }
 
 /* x_w (T,B,K); bias (K); ts (T,B), NULL with 3 heads; h0 (B,H); rec (K,H); head (GH,K) and
  * head_bias (GH) for G = heads, 4 or 3 (folded time heads). Writes acts (T,B,K), gates (T,B,3H) =
  * [ff1 | ff2 | s] per row, hs (T,B,H), and the states again into out: step t of sample b at out +
- * t out_t + b out_b; u (B,GH) is scratch. The three pack pointers are MKL's sgemm_pack_get_size,
- * sgemm_pack and sgemm_compute, or NULL. */
+ * t out_t + b out_b; u (B GH + H) is scratch whose last H floats are zeros. The three pack
+ * pointers are MKL's sgemm_pack_get_size, sgemm_pack and sgemm_compute, or NULL. */
 void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t heads, int mode, int act, void *sgemm_ptr,
                        void *pack_size_ptr, void *pack_ptr, void *compute_ptr, const float *x_w,
                        const float *bias, const float *ts, const float *h0, const float *rec, const float *head,
@@ -185,6 +182,8 @@ void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t heads
     const weight_t head_w = weight_prepare(sgemm, pack_size_ptr, pack_ptr, compute_ptr, head, (int)B,
                                            (int)(heads * H), (int)K);
     const int folded = heads == 3;
+    /* Folded: the gates read a zero t_a head (so s = sigmoid(0 dt + t), the same loop, no branch). */
+    const float *zeros = u + B * heads * H;
     for (int64_t t = 0; t < T; t++) {
         const float *h_prev = t == 0 ? h0 : hs + (t - 1) * B * H;
         float *a = acts + t * B * K;
@@ -198,11 +197,11 @@ void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t heads
         activate(a, a, B * K, act);
         weight_multiply(&head_w, a, 0.0f, u);
         const float *restrict c1 = head_bias, *restrict c2 = head_bias + H;
-        const float *restrict ca = folded ? NULL : head_bias + 2 * H, *restrict cb = head_bias + (heads - 1) * H;
+        const float *restrict ca = folded ? zeros : head_bias + 2 * H, *restrict cb = head_bias + (heads - 1) * H;
         const float keep1 = mode == NO_GATE ? 1.0f : 0.0f;  /* ff1's weight is keep1 + (1 - keep1)(1 - s) */
         for (int64_t b = 0; b < B; b++) {
             const float *restrict u1 = u + b * heads * H, *restrict u2 = u1 + H,
-                        *restrict ua = folded ? NULL : u1 + 2 * H, *restrict ub = u1 + (heads - 1) * H;
+                        *restrict ua = folded ? zeros : u1 + 2 * H, *restrict ub = u1 + (heads - 1) * H;
             float *restrict g1 = gates + (t * B + b) * 3 * H, *restrict g2 = g1 + H, *restrict gs = g1 + 2 * H;
             float *restrict hb = hs + (t * B + b) * H;
             const float dt = folded ? 1.0f : ts[t * B + b];
@@ -230,7 +229,7 @@ static void gemm_accumulate_tn(sgemm_t sgemm, int m, int n, int rows, const floa
  * d_rec (K,H), d_head (GH,K), d_head_bias (GH), and carry (B,H): on return the gradient of h0. The
  * heads' gradients of `chunk` steps at a time live in du (chunk,B,GH) and are summed into d_head
  * (and dz into d_rec) while they are still in cache, instead of being written out for all T steps
- * and read back. da (B,K) is scratch. */
+ * and read back. da (B K + 2H) is scratch. */
 void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t heads, int64_t chunk, int mode, int act,
                         void *sgemm_ptr, const float *dhs, int64_t dhs_t, int64_t dhs_b, const float *ts,
                         const float *h0, const float *hs, const float *rec, const float *head, const float *acts,
@@ -241,6 +240,8 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t head
     sgemm_t sgemm = (sgemm_t)sgemm_ptr;
     int b_ = (int)B, h_ = (int)H, k_ = (int)K, g_ = (int)(heads * H);
     const int folded = heads == 3;
+    /* Folded: the t_a head's gradient and bias gradient go to a row that is thrown away. */
+    float *discard = da + B * K;
     const float keep1 = mode == NO_GATE ? 1.0f : 0.0f;
     memset(carry, 0, (size_t)(B * H) * sizeof(float));
     memset(d_head_bias, 0, (size_t)(heads * H) * sizeof(float));
@@ -254,11 +255,11 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t head
             const float *restrict g1 = gates + (t * B + b) * 3 * H, *restrict g2 = g1 + H, *restrict gs = g1 + 2 * H;
             const float *restrict dh_out = dhs + t * dhs_t + b * dhs_b;
             float *restrict d1 = du_t + b * heads * H, *restrict d2 = d1 + H,
-                  *restrict da_ = folded ? NULL : d1 + 2 * H, *restrict db = d1 + (heads - 1) * H;
+                  *restrict da_ = folded ? discard : d1 + 2 * H, *restrict db = d1 + (heads - 1) * H;
             float *restrict cb = carry + b * H;
             const float dt = folded ? 1.0f : ts[t * B + b];
             gates_backward(H, keep1, dt, dh_out, g1, g2, gs, cb, d1, d2, da_, db, d_head_bias, d_head_bias + H,
-                           folded ? NULL : d_head_bias + 2 * H, d_head_bias + (heads - 1) * H);
+                           folded ? discard + H : d_head_bias + 2 * H, d_head_bias + (heads - 1) * H);
         }
         gemm(sgemm, b_, k_, g_, du_t, head, 0, 0.0f, da);
         float *dz_t = dz + t * B * K;

@@ -88,7 +88,7 @@ class _CfCScanC(torch.autograd.Function):
         hs = x_w.new_empty(steps, batch, hidden)
         # The states handed out, in the layout the caller reads them in.
         out = x_w.new_empty(batch, steps, hidden).transpose(0, 1) if batch_major else torch.empty_like(hs)
-        scratch = x_w.new_empty(batch, heads * hidden)
+        scratch = x_w.new_zeros(batch * heads * hidden + hidden)  # the heads, then a zero row
         a = native.address
         library().cfc_train_forward(
             batch, steps, hidden, width, heads, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
@@ -115,7 +115,7 @@ class _CfCScanC(torch.autograd.Function):
         dz = torch.empty_like(acts)
         dh0, d_head_bias = h0.new_empty(batch, hidden), h0.new_empty(heads * hidden)
         d_bias, d_rec, d_head = rec.new_empty(width), rec.new_empty(rec.shape), head.new_empty(head.shape)
-        scratch = acts.new_empty(batch, width)
+        scratch = acts.new_empty(batch * width + 2 * hidden)
         a = native.address
         library().cfc_train_backward(
             batch, steps, hidden, width, heads, chunk, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
