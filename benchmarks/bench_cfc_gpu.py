@@ -25,8 +25,9 @@ Examples::
 
 Needs a CUDA device and Triton; exits with a message otherwise. ``--compile-only`` instead
 compiles the kernels for ``--arch`` (default sm_90) with Triton's bundled ptxas, which needs no
-GPU, and prints each variant's registers and spill (stack) bytes per thread for the sizes of
-``--hidden`` and ``--backbone-units``: the check that they build for a GPU and fit its registers.
+GPU, and prints each variant's registers and spill (stack) bytes per thread and shared memory per
+block, with the weights held on chip and re-read every step, for the sizes of ``--hidden`` and
+``--backbone-units``: the check that they build for a GPU and what fits it.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def parse_args(argv=None):
 
 
 def compile_only(args):
-    """Compile every kernel variant the grid would launch; print registers and spills per thread."""
+    """Compile every kernel variant the grid would launch, in both forms (weights held on chip, or
+    re-read every step); print registers and spills per thread and shared memory per block."""
     if os.environ.get("TRITON_INTERPRET") == "1":
         sys.exit("bench_cfc_gpu --compile-only: unset TRITON_INTERPRET (the interpreter compiles nothing)")
     import triton
@@ -95,8 +97,8 @@ def compile_only(args):
     dtype = getattr(torch, args.dtype)
     torch.backends.cuda.matmul.allow_tf32 = args.tf32  # the kernels' product precision follows it
     common = dict(BB=16, MODE=MODE_IDS[args.mode])
-    print("| kernel | hidden | warps | products | registers | spill bytes | shared bytes | compile s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| kernel | hidden | weights | warps | products | registers | spill bytes | shared bytes | compile s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for hidden in args.hidden:
         if args.wired:
             from liquidts.wirings import AutoNCP
@@ -116,14 +118,14 @@ def compile_only(args):
             elements = held_weights([hidden], args.backbone_units, n_hidden, G)
             variants = [(K._cfc_fwd_backbone_kernel, elements), (K._cfc_bwd_backbone_kernel, 2 * elements)]
             extra = dict(N_HIDDEN=n_hidden, ACT=0, HP=padded(hidden), KP=padded(args.backbone_units))
-        for kernel, size in variants:
+        for (kernel, size), reread in itertools.product(variants, (False, True)):
             fn = kernel.fn
-            constexprs = dict(common, PREC=K._precision(dtype, size), **extra)
+            options = K.launch_options(dtype, size, reread)
+            constexprs = dict(common, PREC=options.pop("PREC"), RELOAD=options.pop("RELOAD"), **extra)
             signature = {n: "constexpr" if n in constexprs else ("i32" if n in ints else "*fp32")
                          for n in fn.arg_names}
             start = time.perf_counter()
-            compiled = triton.compile(ASTSource(fn, signature, constexprs), target=target,
-                                      options={"num_warps": K._warps(size)})
+            compiled = triton.compile(ASTSource(fn, signature, constexprs), target=target, options=options)
             seconds = time.perf_counter() - start
             with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
                 f.write(compiled.asm["cubin"])
@@ -132,8 +134,9 @@ def compile_only(args):
                                        text=True, check=True).stdout
             fields = dict(item.split(":") for line in usage.splitlines() if "REG:" in line
                           for item in line.split() if ":" in item)
-            print(f"| {fn.__name__} | {hidden} | {K._warps(size)} | {constexprs['PREC']} | {fields.get('REG')} | "
-                  f"{fields.get('STACK')} | {compiled.metadata.shared} | {seconds:.0f} |", flush=True)
+            print(f"| {fn.__name__} | {hidden} | {'re-read' if reread else 'held'} | {options['num_warps']} | "
+                  f"{constexprs['PREC']} | {fields.get('REG')} | {fields.get('STACK')} | {compiled.metadata.shared} | "
+                  f"{seconds:.0f} |", flush=True)
 
 
 def configs(args):

@@ -777,11 +777,19 @@ def _launch(kernel, grid, args, size, dtype, **meta):
            tuple(sorted(meta.items())))
     if key not in _WEIGHTS_TOO_BIG:
         try:
-            kernel[grid](*args, PREC=_precision(dtype, size), RELOAD=False, num_warps=_warps(size), **meta)
+            kernel[grid](*args, **launch_options(dtype, size, reread=False), **meta)
             return
         except OutOfResources:
             _WEIGHTS_TOO_BIG.add(key)
-    kernel[grid](*args, PREC="tf32x3", RELOAD=True, num_warps=_warps(size), num_stages=1, **meta)
+    kernel[grid](*args, **launch_options(dtype, size, reread=True), **meta)
+
+
+def launch_options(dtype, size: int, reread: bool) -> dict:
+    """Compile options of a launch over ``size`` padded weights: the held form's (precision by
+    :func:`_precision`), or the re-reading form's (3xTF32, one pipeline stage)."""
+    if reread:
+        return dict(PREC="tf32x3", RELOAD=True, num_warps=_warps(size), num_stages=1)
+    return dict(PREC=_precision(dtype, size), RELOAD=False, num_warps=_warps(size))
 
 
 def _forward(x_proj, ts, h0, cells, mode, activation):
