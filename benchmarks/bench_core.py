@@ -192,7 +192,7 @@ def run_all(args, threads: int):
          ratio("ncps CfC-64 train step", "liquidts CfC-64 train step")),
         ("CfC-64 train step: liquidts / nn.LSTM-64 (target <= 1.5)",
          ratio("liquidts CfC-64 train step", "torch.nn.LSTM-64 train step")),
-        ("CfC-64 train step: liquidts / matrix-product floor (target <= 1.25)",
+        ("CfC-64 train step: liquidts / matrix-product floor (target <= 1.25; unfolded floor)",
          ratio("liquidts CfC-64 train step", "CfC-64 matrix products alone (floor)")),
         (f"  same, timed in alternation ({args.pairs} pairs): median of the pair ratios", paired[0]),
         ("  same, timed in alternation: fastest step / fastest floor", paired[1]),
