@@ -235,7 +235,7 @@ def relative_errors(model, x, rows=256):
 
     On the first ``rows`` sequences (enough for several of the kernel's batch blocks): for the
     output, ||y - y64|| / ||y64||, and for the gradients of ``mean(y**2)``, the largest such ratio
-    over the parameters. Returns {"triton": (y, grads), "torch": (y, grads)}.
+    over the parameters. Returns {"triton": (output error, gradient error), "torch": (...)}.
     """
     import copy
 
