@@ -10,9 +10,9 @@ call of a 19-neuron NCP CfC with batch 1 (no grad).
     python benchmarks/bench_core.py --step-only --threads 1 --repeats 40   # to compare checkouts
 
 Prints each configuration's median time and the ratios the liquid-core issue sets as targets.
-Without timespans the CfC's kernel folds its two time heads into one (``scan_native``), so its
-step is set against both floors, and a step with per-sample timespans (which cannot fold) against
-the full one.
+Without timespans (or with one for all) the CfC's kernel folds its two time heads into one
+(``scan_native``), so its step is set against both floors, and a step with timespans that vary
+(which cannot fold) against the full one.
 The CfC step and its matrix-product floor are also timed in alternation (``--pairs`` pairs), so
 that both see the same load: on a shared machine the medians of two blocks timed one after the
 other can differ by a third from load alone.
@@ -158,9 +158,9 @@ def run_all(args, threads: int):
     record("ncps CfC-64 train step", train_step_fn(ncps_cfc, x))
     liquid_step = train_step_fn(from_ncps(ncps_cfc), x)
     record("liquidts CfC-64 train step", liquid_step)
-    # Per-sample timespans (all 1 here, the same function): the kernel cannot fold the time heads.
-    liquid_step_ts = train_step_fn(from_ncps(ncps_cfc), x, timespans=x.new_ones(batch, steps))
-    record("same, with per-sample timespans", liquid_step_ts)
+    # Timespans that vary between samples and steps: the kernel cannot fold the time heads.
+    liquid_step_ts = train_step_fn(from_ncps(ncps_cfc), x, timespans=0.5 + torch.rand(batch, steps))
+    record("same, with varying timespans", liquid_step_ts)
     record("torch.nn.LSTM-64 train step", train_step_fn(torch.nn.LSTM(features, 64, batch_first=True), x))
     floor = matmul_floor_fn(batch, steps, features, 64, 128)
     record("CfC-64 matrix products alone (floor)", floor)
@@ -198,7 +198,7 @@ def run_all(args, threads: int):
         ("  same, timed in alternation: fastest step / fastest floor", paired[1]),
         ("CfC-64 train step (time heads folded) / folded-heads floor, in alternation: median", paired_folded[0]),
         ("  same: fastest step / fastest floor", paired_folded[1]),
-        ("CfC-64 train step with per-sample timespans / floor, in alternation: median", paired_ts[0]),
+        ("CfC-64 train step with varying timespans / floor, in alternation: median", paired_ts[0]),
         ("  same: fastest step / fastest floor", paired_ts[1]),
         ("CfC-64 train step: ncps / matrix-product floor (best reachable ratio)",
          ratio("ncps CfC-64 train step", "CfC-64 matrix products alone (floor)")),

@@ -362,9 +362,8 @@ class CfC(nn.Module):
 
             states = cfc_triton(x_proj, h0, ts_tm, weights, self.mode, self.activation)
         elif path == "c_train":
-            states = scan_native.cfc_scan_native(x_proj, h0, None if ts is None else ts_tm,
-                                                 [effective(w) for w in weights], self.mode, self.activation,
-                                                 batch_major=self.batch_first or unbatched)
+            states = scan_native.cfc_scan_native(x_proj, h0, ts_tm, [effective(w) for w in weights], self.mode,
+                                                 self.activation, batch_major=self.batch_first or unbatched)
         else:
             states = cfc_scan(x_proj, h0, ts_tm, [effective(w) for w in weights], self.mode, self.activation)
         return self._finish_cells(states, c, unbatched)

@@ -233,13 +233,13 @@ def test_cfc_c_kernel_used_only_for_small_work(monkeypatch):
 
 @pytest.mark.parametrize("mode", TRAIN_MODES)
 @pytest.mark.parametrize("activation", TRAIN_ACTIVATIONS)
-@pytest.mark.parametrize("timespans", ["none", "ones", "random"])
+@pytest.mark.parametrize("timespans", ["ones", "uniform", "random"])
 @pytest.mark.parametrize("chunk_rows", [1024, 10, 1], ids=["one_chunk", "chunks_of_2_steps", "chunks_of_1_step"])
 def test_cfc_training_kernel_matches_autograd_through_the_reference(monkeypatch, mode, activation, timespans,
                                                                     chunk_rows):
     """7 steps of batch 5: one chunk of head gradients, chunks of 2 steps (the last one short) or of
-    1 step summed into the weight gradients. Without timespans (None) the kernel folds the two time
-    heads into one; the reference runs them apart, with every timespan 1."""
+    1 step summed into the weight gradients. With one timespan for every sample and step (1, or
+    2.5) the kernel folds the two time heads into one; the reference runs them apart."""
     monkeypatch.setattr(cfc_scan_native, "CHUNK_ROWS", chunk_rows)
     torch.manual_seed(0)
     layer = CfC(3, 6, mode=mode, activation=activation, backbone_units=10)
@@ -247,7 +247,10 @@ def test_cfc_training_kernel_matches_autograd_through_the_reference(monkeypatch,
     x = torch.randn(batch, steps, 3, requires_grad=True)
     h0 = torch.randn(batch, 6, requires_grad=True)
     ts = torch.rand(steps, batch, 1) * 2.0 if timespans == "random" else torch.ones(steps, batch, 1)
-    ts[0, 0] = 0.0 if timespans == "random" else 1.0
+    if timespans == "random":
+        ts[0, 0] = 0.0
+    elif timespans == "uniform":
+        ts.fill_(2.5)
     probe = torch.randn(steps, batch, 6)
     leaves = [x, h0, *layer.parameters()]
     results = []
@@ -257,9 +260,8 @@ def test_cfc_training_kernel_matches_autograd_through_the_reference(monkeypatch,
     # The kernel adds the bias itself; its states come out time- or batch-major.
     for batch_major in (False, True):
         w = effective(layer.cell.weights())
-        (states,) = cfc_scan_native.cfc_scan_native(F.linear(x.transpose(0, 1), w.in_weight), [h0],
-                                                    None if timespans == "none" else ts, [w], mode, activation,
-                                                    batch_major=batch_major)
+        (states,) = cfc_scan_native.cfc_scan_native(F.linear(x.transpose(0, 1), w.in_weight), [h0], ts, [w], mode,
+                                                    activation, batch_major=batch_major)
         assert states.transpose(0, 1).is_contiguous() == batch_major
         results.append((states.detach(), torch.autograd.grad((states * probe).sum(), leaves)))
     (ref, ref_grads), *kernel_runs = results
@@ -274,12 +276,13 @@ def test_cfc_training_kernel_matches_autograd_through_the_reference(monkeypatch,
 @pytest.mark.parametrize("batch_first", [True, False], ids=["batch_first", "time_first"])
 @pytest.mark.parametrize("return_sequences", [True, False], ids=["sequences", "last"])
 @pytest.mark.parametrize("loss", ["square", "sum"])
-@pytest.mark.parametrize("with_timespans", [True, False], ids=["timespans", "time_heads_folded"])
+@pytest.mark.parametrize("timespans", ["random", "none", "uniform"])
 def test_cfc_layer_trains_on_the_c_kernel_with_the_same_gradients(monkeypatch, batch_first, return_sequences,
-                                                                  loss, with_timespans):
+                                                                  loss, timespans):
     """Through the layer, whose states the kernel hands out in the caller's layout; the gradient of
-    ``y.sum()`` reaches the kernel as an expanded (stride 0) tensor. Without timespans the kernel
-    folds the time heads, and both heads' weights get the same gradient as on the PyTorch scan."""
+    ``y.sum()`` reaches the kernel as an expanded (stride 0) tensor. Without timespans, or with one
+    for all, the kernel folds the time heads, and both heads' weights get the same gradients as on
+    the PyTorch scan."""
     calls = []
     kernel = cfc_scan_native.cfc_scan_native
     monkeypatch.setattr(cfc_scan_native, "cfc_scan_native", lambda *a, **k: calls.append(1) or kernel(*a, **k))
@@ -290,7 +293,7 @@ def test_cfc_layer_trains_on_the_c_kernel_with_the_same_gradients(monkeypatch, b
 
     def loss_and_grads():
         layer.zero_grad()
-        y, h = layer(x, timespans=ts if with_timespans else None)
+        y, h = layer(x, timespans={"random": ts, "none": None, "uniform": torch.full_like(ts, 0.7)}[timespans])
         (y.square().sum() + h.sum() if loss == "square" else y.sum()).backward()
         return y.detach(), [p.grad.clone() for p in layer.parameters()]
 

@@ -79,7 +79,7 @@ class _CfCScanC(torch.autograd.Function):
     def forward(ctx, mode, activation, batch_major, x_w, bias, ts, h0, rec_weight, head_weight, head_bias):
         steps, batch, width = x_w.shape
         hidden = h0.shape[-1]
-        heads = head_weight.shape[0] // hidden  # 3: time heads folded, no timespans
+        heads = head_weight.shape[0] // hidden  # 3: time heads folded (ts None)
         x_w = x_w.contiguous()
         ts = None if ts is None else ts.reshape(steps, batch).contiguous()
         h0, bias, rec, head, head_bias = (t.contiguous() for t in (h0, bias, rec_weight, head_weight, head_bias))
@@ -126,23 +126,26 @@ class _CfCScanC(torch.autograd.Function):
         return None, None, None, dz, d_bias, None, dh0, d_rec, d_head, d_head_bias
 
 
-def cfc_scan_native(x_w: torch.Tensor, h0: list, ts: torch.Tensor | None, cells: list, mode: str, activation: str,
+def cfc_scan_native(x_w: torch.Tensor, h0: list, ts: torch.Tensor, cells: list, mode: str, activation: str,
                     batch_major: bool = False) -> list:
     """:func:`~liquidts.kernels.cfc.scan.cfc_scan` for the one cell the kernel takes (see the
     module docstring), except that ``x_w`` (T, B, K) is the inputs' product with the backbone's
     input weights *without* its bias: the kernel adds the bias (``cells[0].bias``) and sums its
-    gradient itself, and that ``ts`` may be None (every timespan 1). Returns the states (T, B, H)
-    as a one-element list; with ``batch_major`` they are stored as (B, T, H), so that their
-    transpose, which a batch-first caller reads, is contiguous.
+    gradient itself. Returns the states (T, B, H) as a one-element list; with ``batch_major`` they
+    are stored as (B, T, H), so that their transpose, which a batch-first caller reads, is
+    contiguous.
 
-    Without timespans the time heads t_a ts + t_b are one head, t_a + t_b: their weights and
-    biases are summed here (autograd hands the sum's gradient to both) and the kernel multiplies
-    by three heads instead of four.
+    Where every timespan is one number dt (no timespans given, or a regularly sampled series), the
+    time gate's heads t_a dt + t_b are one head, (dt W_a + W_b) a + dt b_a + b_b: folded here
+    (autograd hands the fold's gradient to both heads) so that the kernel multiplies by three heads
+    instead of four.
     """
     (w,) = cells
     head, head_bias = w.head_weight, w.head_bias
-    if ts is None:
-        hidden = h0[0].shape[-1]
-        head = torch.cat([head[:2 * hidden], head[2 * hidden:3 * hidden] + head[3 * hidden:]])
-        head_bias = torch.cat([head_bias[:2 * hidden], head_bias[2 * hidden:3 * hidden] + head_bias[3 * hidden:]])
+    span = ts.reshape(-1)[:1]
+    if span.numel() and bool((ts == span).all()):
+        dt, hidden = span.item(), h0[0].shape[-1]
+        head = torch.cat([head[:2 * hidden], head[2 * hidden:3 * hidden] * dt + head[3 * hidden:]])
+        head_bias = torch.cat([head_bias[:2 * hidden], head_bias[2 * hidden:3 * hidden] * dt + head_bias[3 * hidden:]])
+        ts = None
     return [_CfCScanC.apply(mode, activation, batch_major, x_w, w.bias, ts, h0[0], w.rec_weight, head, head_bias)]
