@@ -21,10 +21,10 @@
  * u = a W_head^T + b_head = [ff1 | ff2 | t_a | t_b] (4H), then ff_i = tanh(.),
  * s = sigmoid(t_a ts + t_b), h' = ff1 (1 - s) + s ff2 (no_gate: ff1 + s ff2).
  *
- * Without timespans (every ts 1) the caller folds the two time heads into one, t_a + t_b, whose
- * weights are the sum of theirs: heads = 3, u = [ff1 | ff2 | t] (3H), s = sigmoid(t), ts NULL. A
- * quarter less work in the heads' products forward and backward; autograd hands the folded head's
- * gradient to both time heads.
+ * Where every timespan is one number dt the caller folds the two time heads into one, t_a dt +
+ * t_b, whose weights are dt W_a + W_b: heads = 3, u = [ff1 | ff2 | t] (3H), s = sigmoid(t), ts
+ * NULL. A quarter less work in the heads' products forward and backward; autograd hands the folded
+ * head's gradient to both time heads.
  *
  * The bias is added, and its gradient summed, here rather than by PyTorch: a product with a
  * broadcast bias first copies the bias into every row of its output, and the bias's gradient is
