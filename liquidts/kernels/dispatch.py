@@ -168,17 +168,18 @@ def choose_cfc_path(*, device_type: str, dtype: torch.dtype, backend: str, mode:
         raise ValueError(f"unknown backend {backend!r}; valid options are {list(CFC_BACKENDS)}")
     if mixed_memory or dropout_active or timespans_need_grad:
         return "reference"
-    refusal = triton_refusal(dtype, n_cells, n_hidden, has_backbone, activation, tile)
     if backend == "triton":
+        refusal = triton_refusal(dtype, n_cells, n_hidden, has_backbone, activation, tile)
         if refusal is not None:
             raise type(refusal)(f"backend='triton' cannot run this call: {refusal}")
         reason = triton_reason()
         if reason is not None:
             raise RuntimeError(f"backend='triton' cannot run: {reason}")
         return "triton"
-    if backend == "auto" and device_type == "cuda" and refusal is None:
+    if backend == "auto" and device_type == "cuda":
         faster = weights <= TRITON_AUTO_TRAIN_WEIGHTS if grad else tile <= TRITON_AUTO_INFER_TILE
-        if faster and triton_reason() is None:
+        if (faster and triton_refusal(dtype, n_cells, n_hidden, has_backbone, activation, tile) is None
+                and triton_reason() is None):
             return "triton"
     if grad:
         if (n_cells == 1 and has_backbone and n_hidden == 0 and mode in TRAIN_MODES

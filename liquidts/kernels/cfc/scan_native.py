@@ -145,7 +145,11 @@ def cfc_scan_native(x_w: torch.Tensor, h0: list, ts: torch.Tensor, cells: list, 
     span = ts.reshape(-1)[:1]
     if span.numel() and bool((ts == span).all()):
         dt, hidden = span.item(), h0[0].shape[-1]
-        head = torch.cat([head[:2 * hidden], head[2 * hidden:3 * hidden] * dt + head[3 * hidden:]])
-        head_bias = torch.cat([head_bias[:2 * hidden], head_bias[2 * hidden:3 * hidden] * dt + head_bias[3 * hidden:]])
+        head, head_bias = (_fold_time_heads(t, hidden, dt) for t in (head, head_bias))
         ts = None
     return [_CfCScanC.apply(mode, activation, batch_major, x_w, w.bias, ts, h0[0], w.rec_weight, head, head_bias)]
+
+
+def _fold_time_heads(rows: torch.Tensor, hidden: int, dt: float) -> torch.Tensor:
+    """``[ff1 | ff2 | t_a | t_b]`` rows (of the head's weight or bias) as ``[ff1 | ff2 | dt t_a + t_b]``."""
+    return torch.cat([rows[:2 * hidden], rows[2 * hidden:3 * hidden] * dt + rows[3 * hidden:]])
