@@ -345,14 +345,16 @@ class CfC(nn.Module):
         # Raw weights and wiring masks: the Triton kernel applies the masks itself.
         weights = [cell.weights(apply_mask=False) for cell in cells]
         x_tm = x.transpose(0, 1)  # (T, B, I)
+        ts_tm = (x.new_ones(steps, batch, 1) if ts is None else ts.transpose(0, 1).unsqueeze(-1))  # (T, B, 1)
+        h0 = list(h.split(self._hidden_sizes, dim=-1))
+        if path == "c_train":  # the kernel multiplies the inputs by their weights itself (kernels/cfc/scan.c)
+            states = scan_native.cfc_scan_native(x_tm, h0, ts_tm, [effective(w) for w in weights], self.mode,
+                                                 self.activation, batch_major=self.batch_first or unbatched)
+            return self._finish_cells(states, c, unbatched)
         # One 2-D product on contiguous rows: on a strided 3-D view PyTorch takes a slower product and
         # sums the bias gradient over two dimensions, together about 3% of a CPU training step.
         rows = x_tm.contiguous().view(steps * batch, -1)
-        # The C training kernel adds the bias in its step loop (see kernels/cfc/scan.c).
-        bias = None if path == "c_train" else weights[0].bias
-        x_proj = F.linear(rows, effective(weights[0]).in_weight, bias).view(steps, batch, -1)  # (T, B, K0)
-        ts_tm = (x.new_ones(steps, batch, 1) if ts is None else ts.transpose(0, 1).unsqueeze(-1))  # (T, B, 1)
-        h0 = list(h.split(self._hidden_sizes, dim=-1))
+        x_proj = F.linear(rows, effective(weights[0]).in_weight, weights[0].bias).view(steps, batch, -1)  # (T, B, K0)
         if path == "reference":
             memory = None if self.memory is None else (self.memory, x_tm)
             states, c = cfc_reference(x_proj, h0, ts_tm, weights, self.mode, self.activation,
@@ -361,9 +363,6 @@ class CfC(nn.Module):
             from liquidts.kernels.cfc.triton import cfc_triton
 
             states = cfc_triton(x_proj, h0, ts_tm, weights, self.mode, self.activation)
-        elif path == "c_train":
-            states = scan_native.cfc_scan_native(x_proj, h0, ts_tm, [effective(w) for w in weights], self.mode,
-                                                 self.activation, batch_major=self.batch_first or unbatched)
         else:
             states = cfc_scan(x_proj, h0, ts_tm, [effective(w) for w in weights], self.mode, self.activation)
         return self._finish_cells(states, c, unbatched)

@@ -257,11 +257,12 @@ def test_cfc_training_kernel_matches_autograd_through_the_reference(monkeypatch,
     w = effective(layer.cell.weights())
     ref = cfc_reference(F.linear(x.transpose(0, 1), w.in_weight, w.bias), [h0], ts, [w], mode, activation)[0][0]
     results = [(ref.detach(), torch.autograd.grad((ref * probe).sum(), leaves))]
-    # The kernel adds the bias itself; its states come out time- or batch-major.
+    # The kernel takes the inputs themselves (it multiplies them by their weights and adds the
+    # bias); its states come out time- or batch-major.
     for batch_major in (False, True):
         w = effective(layer.cell.weights())
-        (states,) = cfc_scan_native.cfc_scan_native(F.linear(x.transpose(0, 1), w.in_weight), [h0], ts, [w], mode,
-                                                    activation, batch_major=batch_major)
+        (states,) = cfc_scan_native.cfc_scan_native(x.transpose(0, 1), [h0], ts, [w], mode, activation,
+                                                    batch_major=batch_major)
         assert states.transpose(0, 1).is_contiguous() == batch_major
         results.append((states.detach(), torch.autograd.grad((states * probe).sum(), leaves)))
     (ref, ref_grads), *kernel_runs = results

@@ -16,10 +16,16 @@
  * every call, up to a third of the call at these sizes (a batch of rows times 64-256 columns). The
  * backward's products read their weights untransposed; packed, they measured 2-4% slower.
  *
- * Letters as in reference.py: B batch, T steps, H units, K backbone units; per step z = x_w[t]
- * + b + h W_rec^T (x_w: the inputs times the backbone's input weights, b its bias), a = act(z),
- * u = a W_head^T + b_head = [ff1 | ff2 | t_a | t_b] (4H), then ff_i = tanh(.),
+ * Letters as in reference.py: B batch, T steps, I inputs, H units, K backbone units; per step
+ * z = [x | h] W^T + b with W = [W_in | W_rec] (K, I + H) the backbone's weight and b its bias,
+ * a = act(z), u = a W_head^T + b_head = [ff1 | ff2 | t_a | t_b] (4H), then ff_i = tanh(.),
  * s = sigmoid(t_a ts + t_b), h' = ff1 (1 - s) + s ff2 (no_gate: ff1 + s ff2).
+ *
+ * The inputs are multiplied by W_in inside the step's product with the state, from rows [x_t |
+ * h_{t-1}] that the forward writes (xh, T B (I + H)) and the backward reads back: the weight's
+ * gradient is then one product over those rows, and neither the inputs' product for all steps
+ * (T B K floats written, then read back from memory by the step loop) nor its gradient (a product
+ * with an inner dimension of a few inputs, slow on any BLAS) is a pass of its own.
  *
  * Where every timespan is one number dt the caller folds the two time heads into one, t_a dt +
  * t_b, whose weights are dt W_a + W_b: heads = 3, u = [ff1 | ff2 | t] (3H), s = sigmoid(t), ts
@@ -57,17 +63,14 @@ typedef void (*sgemm_compute_t)(const char *transa, const char *transb, const in
 
 static const float LECUN_A = 1.7159f, LECUN_B = 0.666f;
 
-/* c (rows, cols) = beta c + a (rows, inner) op(w), all row-major; op(w) = w^T with w (cols, inner)
- * when transpose_w, else w (inner, cols). */
-static void gemm(sgemm_t sgemm, int rows, int cols, int inner, const float *a, const float *w, int transpose_w,
+/* c (rows, cols) = beta c + a (rows, inner) w, all row-major, w (inner, cols) with rows w_stride
+ * floats apart (a block of a wider matrix). */
+static void gemm(sgemm_t sgemm, int rows, int cols, int inner, const float *a, const float *w, int w_stride,
                  float beta, float *c)
 {
     const float one = 1.0f;
-    /* Column-major: c^T (cols, rows) = op(w)^T (cols, inner) a^T (inner, rows). */
-    if (transpose_w)
-        sgemm("T", "N", &cols, &rows, &inner, &one, w, &inner, a, &inner, &beta, c, &cols);
-    else
-        sgemm("N", "N", &cols, &rows, &inner, &one, w, &cols, a, &inner, &beta, c, &cols);
+    /* Column-major: c^T (cols, rows) = w^T (cols, inner) a^T (inner, rows). */
+    sgemm("N", "N", &cols, &rows, &inner, &one, w, &w_stride, a, &inner, &beta, c, &cols);
 }
 
 /* A weight w (cols, inner), row-major, multiplied by many (rows, inner) blocks as c = a w^T: packed
@@ -97,11 +100,11 @@ static weight_t weight_prepare(sgemm_t sgemm, void *pack_size_ptr, void *pack_pt
 /* c (rows, cols) = beta c + a (rows, inner) w^T. */
 static void weight_multiply(const weight_t *w, const float *a, float beta, float *c)
 {
-    if (w->packed == NULL) {
-        gemm(w->sgemm, w->rows, w->cols, w->inner, a, w->w, 1, beta, c);
-        return;
-    }
-    w->compute("P", "N", &w->cols, &w->rows, &w->inner, w->packed, &w->inner, a, &w->inner, &beta, c, &w->cols);
+    const float one = 1.0f;
+    if (w->packed == NULL) /* column-major: c^T (cols, rows) = w (cols, inner) a^T (inner, rows) */
+        w->sgemm("T", "N", &w->cols, &w->rows, &w->inner, &one, w->w, &w->inner, a, &w->inner, &beta, c, &w->cols);
+    else
+        w->compute("P", "N", &w->cols, &w->rows, &w->inner, w->packed, &w->inner, a, &w->inner, &beta, c, &w->cols);
 }
 
 static void activate(float *a, const float *z, int64_t n, int act)
@@ -165,35 +168,34 @@ static void gates_backward(int n, float keep1, float dt, const float *restrict d
     }
 }
 
-/* x_w (T,B,K); bias (K); ts (T,B), NULL with 3 heads; h0 (B,H); rec (K,H); head (GH,K) and
- * head_bias (GH) for G = heads, 4 or 3 (folded time heads). Writes acts (T,B,K), gates (T,B,3H) =
- * [ff1 | ff2 | s] per row, hs (T,B,H), and the states again into out: step t of sample b at out +
- * t out_t + b out_b; u (B GH + H) is scratch whose last H floats are zeros. The three pack
- * pointers are MKL's sgemm_pack_get_size, sgemm_pack and sgemm_compute, or NULL. */
-void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t heads, int mode, int act, void *sgemm_ptr,
-                       void *pack_size_ptr, void *pack_ptr, void *compute_ptr, const float *x_w,
-                       const float *bias, const float *ts, const float *h0, const float *rec, const float *head,
-                       const float *head_bias, float *acts, float *gates, float *hs, float *out, int64_t out_t,
-                       int64_t out_b, float *u)
+/* xh (T,B,I+H): row (t, b) is [x_t | h_{t-1}] of sample b, the inputs filled in by the caller and
+ * the state before the first step in xh[0]; the kernel writes each step's new state into the next
+ * step's rows. bias (K); ts (T,B), NULL with 3 heads; backbone (K,I+H) = [W_in | W_rec]; head
+ * (GH,K) and head_bias (GH) for G = heads, 4 or 3 (folded time heads). Writes acts (T,B,K), gates
+ * (T,B,3H) = [ff1 | ff2 | s] per row and the states into out: step t of sample b at out + t out_t
+ * + b out_b; u (B GH + H) is scratch whose last H floats are zeros. The three pack pointers are
+ * MKL's sgemm_pack_get_size, sgemm_pack and sgemm_compute, or NULL. */
+void cfc_train_forward(int64_t B, int64_t T, int64_t I, int64_t H, int64_t K, int64_t heads, int mode, int act,
+                       void *sgemm_ptr, void *pack_size_ptr, void *pack_ptr, void *compute_ptr, float *xh,
+                       const float *bias, const float *ts, const float *backbone, const float *head,
+                       const float *head_bias, float *acts, float *gates, float *out, int64_t out_t, int64_t out_b,
+                       float *u)
 {
     const unsigned int fp_env = flush_denormals();
     sgemm_t sgemm = (sgemm_t)sgemm_ptr;
-    const weight_t rec_w = weight_prepare(sgemm, pack_size_ptr, pack_ptr, compute_ptr, rec, (int)B, (int)K, (int)H);
+    const int64_t L = I + H; /* an xh row */
+    const weight_t backbone_w = weight_prepare(sgemm, pack_size_ptr, pack_ptr, compute_ptr, backbone, (int)B, (int)K,
+                                               (int)L);
     const weight_t head_w = weight_prepare(sgemm, pack_size_ptr, pack_ptr, compute_ptr, head, (int)B,
                                            (int)(heads * H), (int)K);
     const int folded = heads == 3;
     /* Folded: the gates read a zero t_a head (so s = sigmoid(0 dt + t), the same loop, no branch). */
     const float *zeros = u + B * heads * H;
     for (int64_t t = 0; t < T; t++) {
-        const float *h_prev = t == 0 ? h0 : hs + (t - 1) * B * H;
         float *a = acts + t * B * K;
         /* z is built in a, then activated in place. */
-        for (int64_t b = 0; b < B; b++) {
-            const float *restrict xb = x_w + (t * B + b) * K;
-            float *restrict ab = a + b * K;
-            for (int64_t k = 0; k < K; k++) ab[k] = xb[k] + bias[k];
-        }
-        weight_multiply(&rec_w, h_prev, 1.0f, a);
+        for (int64_t b = 0; b < B; b++) memcpy(a + b * K, bias, (size_t)K * sizeof(float));
+        weight_multiply(&backbone_w, xh + t * B * L, 1.0f, a);
         activate(a, a, B * K, act);
         weight_multiply(&head_w, a, 0.0f, u);
         const float *restrict c1 = head_bias, *restrict c2 = head_bias + H;
@@ -203,13 +205,14 @@ void cfc_train_forward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t heads
             const float *restrict u1 = u + b * heads * H, *restrict u2 = u1 + H,
                         *restrict ua = folded ? zeros : u1 + 2 * H, *restrict ub = u1 + (heads - 1) * H;
             float *restrict g1 = gates + (t * B + b) * 3 * H, *restrict g2 = g1 + H, *restrict gs = g1 + 2 * H;
-            float *restrict hb = hs + (t * B + b) * H;
+            float *restrict hb = out + t * out_t + b * out_b;
             const float dt = folded ? 1.0f : ts[t * B + b];
             gates_forward(H, keep1, dt, u1, u2, ua, ub, c1, c2, ca, cb, g1, g2, gs, hb);
-            memcpy(out + t * out_t + b * out_b, hb, (size_t)H * sizeof(float));
+            if (t + 1 < T)
+                memcpy(xh + ((t + 1) * B + b) * L + I, hb, (size_t)H * sizeof(float));
         }
     }
-    free(rec_w.packed);
+    free(backbone_w.packed);
     free(head_w.packed);
     restore_denormals(fp_env);
 }
@@ -224,21 +227,23 @@ static void gemm_accumulate_tn(sgemm_t sgemm, int m, int n, int rows, const floa
 }
 
 /* dhs: the loss's gradient on each output state, step t of sample b at dhs + t dhs_t + b dhs_b;
- * h0, hs (T,B,H), acts and gates from the forward; the rest as in the forward. Writes dz (T,B,K)
- * (the gradient of the backbone's pre-activation, hence of x_w), the gradients d_bias (K),
- * d_rec (K,H), d_head (GH,K), d_head_bias (GH), and carry (B,H): on return the gradient of h0. The
- * heads' gradients of `chunk` steps at a time live in du (chunk,B,GH) and are summed into d_head
- * (and dz into d_rec) while they are still in cache, instead of being written out for all T steps
- * and read back. da (B K + 2H) is scratch. */
-void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t heads, int64_t chunk, int mode, int act,
-                        void *sgemm_ptr, const float *dhs, int64_t dhs_t, int64_t dhs_b, const float *ts,
-                        const float *h0, const float *hs, const float *rec, const float *head, const float *acts,
-                        const float *gates, float *du, float *dz, float *d_bias, float *d_rec, float *d_head,
-                        float *d_head_bias, float *carry, float *da)
+ * xh, acts and gates from the forward; the rest as in the forward. Writes the gradients d_bias
+ * (K), d_backbone (K,I+H), d_head (GH,K), d_head_bias (GH), dx (T,B,I) the inputs' gradient (not
+ * where dx is NULL), and carry (B,H): on return the gradient of the state before the first step.
+ * The gradients of `chunk` steps at a time, the heads' in du (chunk,B,GH) and the backbone
+ * pre-activation's in dz (chunk,B,K), are summed into the weight gradients (and multiplied into
+ * dx) while they are still in cache, instead of being written out for all T steps and read back.
+ * da (B K + 2H) is scratch. */
+void cfc_train_backward(int64_t B, int64_t T, int64_t I, int64_t H, int64_t K, int64_t heads, int64_t chunk,
+                        int mode, int act, void *sgemm_ptr, const float *dhs, int64_t dhs_t, int64_t dhs_b,
+                        const float *ts, const float *xh, const float *backbone, const float *head,
+                        const float *acts, const float *gates, float *du, float *dz, float *dx, float *d_bias,
+                        float *d_backbone, float *d_head, float *d_head_bias, float *carry, float *da)
 {
     const unsigned int fp_env = flush_denormals();
     sgemm_t sgemm = (sgemm_t)sgemm_ptr;
-    int b_ = (int)B, h_ = (int)H, k_ = (int)K, g_ = (int)(heads * H);
+    const int64_t L = I + H; /* an xh row */
+    const int b_ = (int)B, i_ = (int)I, h_ = (int)H, k_ = (int)K, l_ = (int)L, g_ = (int)(heads * H);
     const int folded = heads == 3;
     /* Folded: the t_a head's gradient and bias gradient go to a row that is thrown away. */
     float *discard = da + B * K;
@@ -246,11 +251,11 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t head
     memset(carry, 0, (size_t)(B * H) * sizeof(float));
     memset(d_head_bias, 0, (size_t)(heads * H) * sizeof(float));
     memset(d_bias, 0, (size_t)K * sizeof(float));
-    memset(d_rec, 0, (size_t)(K * H) * sizeof(float));
+    memset(d_backbone, 0, (size_t)(K * L) * sizeof(float));
     memset(d_head, 0, (size_t)(heads * H * K) * sizeof(float));
     for (int64_t t = T - 1; t >= 0; t--) {
         const int64_t first = t - t % chunk; /* the first step of t's chunk */
-        float *du_t = du + (t - first) * B * heads * H;
+        float *du_t = du + (t - first) * B * heads * H, *dz_t = dz + (t - first) * B * K;
         for (int64_t b = 0; b < B; b++) {
             const float *restrict g1 = gates + (t * B + b) * 3 * H, *restrict g2 = g1 + H, *restrict gs = g1 + 2 * H;
             const float *restrict dh_out = dhs + t * dhs_t + b * dhs_b;
@@ -261,27 +266,20 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t H, int64_t K, int64_t head
             gates_backward(H, keep1, dt, dh_out, g1, g2, gs, cb, d1, d2, da_, db, d_head_bias, d_head_bias + H,
                            folded ? discard + H : d_head_bias + 2 * H, d_head_bias + (heads - 1) * H);
         }
-        gemm(sgemm, b_, k_, g_, du_t, head, 0, 0.0f, da);
-        float *dz_t = dz + t * B * K;
+        gemm(sgemm, b_, k_, g_, du_t, head, k_, 0.0f, da);
         activate_backward(dz_t, da, acts + t * B * K, B * K, act);
         for (int64_t b = 0; b < B; b++) {
             const float *restrict dzb = dz_t + b * K;
             for (int64_t k = 0; k < K; k++) d_bias[k] += dzb[k];
         }
-        gemm(sgemm, b_, h_, k_, dz_t, rec, 0, 0.0f, carry);
+        gemm(sgemm, b_, h_, k_, dz_t, backbone + I, l_, 0.0f, carry); /* times W_rec */
         if (t == first) {
             const int64_t last = first + chunk - 1 < T - 1 ? first + chunk - 1 : T - 1;
             const int rows = (int)((last - first + 1) * B);
             gemm_accumulate_tn(sgemm, g_, k_, rows, du, acts + first * B * K, d_head);
-            /* The state before step t is h0 at t = 0, hs[t - 1] after. */
-            int64_t from = first;
-            if (first == 0) {
-                gemm_accumulate_tn(sgemm, k_, h_, b_, dz, h0, d_rec);
-                from = 1;
-            }
-            if (from <= last)
-                gemm_accumulate_tn(sgemm, k_, h_, (int)((last - from + 1) * B), dz + from * B * K,
-                                   hs + (from - 1) * B * H, d_rec);
+            gemm_accumulate_tn(sgemm, k_, l_, rows, dz, xh + first * B * L, d_backbone);
+            if (dx != NULL) /* times W_in */
+                gemm(sgemm, rows, i_, k_, dz, backbone, l_, 0.0f, dx + first * B * I);
         }
     }
     restore_denormals(fp_env);

@@ -4,7 +4,8 @@ Taken for float32 CPU training of one unwired cell with a one-layer backbone (th
 default) in the modes and activations of ``variants.TRAIN_MODES`` / ``TRAIN_ACTIVATIONS``;
 ``liquidts.kernels.dispatch`` sends everything else to ``scan.py``.
 
-The kernel does the step loop, forward and backward, and sums the weight gradients of
+The kernel does the step loop, forward and backward, multiplies the inputs by the backbone's input
+weights inside each step's product with the state, and sums the weight gradients of
 :data:`CHUNK_ROWS` rows at a time while they are in cache. Its matrix products call PyTorch's own
 BLAS through the ``sgemm_`` symbol that ``libtorch_cpu`` exports: where this PyTorch build has
 none the kernel is unavailable and :func:`unavailable_reason` says so. Where that BLAS is MKL
@@ -25,8 +26,8 @@ from liquidts.kernels.cfc.variants import ACTIVATION_IDS, MODE_IDS
 _SOURCE = native.source(Path(__file__).with_name("scan.c"))
 _i64, _i32, _ptr = native.int64, native.int32, native.pointer
 _SIGNATURES = {
-    "cfc_train_forward": (None, [_i64] * 5 + [_i32, _i32] + [_ptr] * 15 + [_i64, _i64, _ptr]),
-    "cfc_train_backward": (None, [_i64] * 6 + [_i32, _i32] + [_ptr] * 2 + [_i64, _i64] + [_ptr] * 15),
+    "cfc_train_forward": (None, [_i64] * 6 + [_i32, _i32] + [_ptr] * 13 + [_i64, _i64, _ptr]),
+    "cfc_train_backward": (None, [_i64] * 7 + [_i32, _i32] + [_ptr] * 2 + [_i64, _i64] + [_ptr] * 15),
 }
 
 #: Rows (steps x samples) of head gradients the backward keeps before summing them into the weight
@@ -76,64 +77,66 @@ def _rows_address(tensor: torch.Tensor, name: str) -> tuple[int, int, int]:
 
 class _CfCScanC(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, mode, activation, batch_major, x_w, bias, ts, h0, rec_weight, head_weight, head_bias):
-        steps, batch, width = x_w.shape
-        hidden = h0.shape[-1]
+    def forward(ctx, mode, activation, batch_major, x, backbone, bias, ts, h0, head_weight, head_bias):
+        steps, batch, inputs = x.shape
+        width, hidden = backbone.shape[0], h0.shape[-1]
         heads = head_weight.shape[0] // hidden  # 3: time heads folded (ts None)
-        x_w = x_w.contiguous()
         ts = None if ts is None else ts.reshape(steps, batch).contiguous()
-        h0, bias, rec, head, head_bias = (t.contiguous() for t in (h0, bias, rec_weight, head_weight, head_bias))
-        acts = x_w.new_empty(steps, batch, width)
-        gates = x_w.new_empty(steps, batch, 3 * hidden)
-        hs = x_w.new_empty(steps, batch, hidden)
+        backbone, bias, head, head_bias = (t.contiguous() for t in (backbone, bias, head_weight, head_bias))
+        # Each step's rows [x_t | h_{t-1}]: the kernel writes the states after the first.
+        xh = x.new_empty(steps, batch, inputs + hidden)
+        xh[..., :inputs] = x
+        xh[0, :, inputs:] = h0
+        acts = x.new_empty(steps, batch, width)
+        gates = x.new_empty(steps, batch, 3 * hidden)
         # The states handed out, in the layout the caller reads them in.
-        out = x_w.new_empty(batch, steps, hidden).transpose(0, 1) if batch_major else torch.empty_like(hs)
-        scratch = x_w.new_zeros(batch * heads * hidden + hidden)  # the heads, then a zero row
+        out = x.new_empty(batch, steps, hidden).transpose(0, 1) if batch_major else x.new_empty(steps, batch, hidden)
+        scratch = x.new_zeros(batch * heads * hidden + hidden)  # the heads, then a zero row
         a = native.address
         library().cfc_train_forward(
-            batch, steps, hidden, width, heads, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
-            *_mkl_pack_addresses(), a(x_w, "x_w"), a(bias, "bias"), a(ts, "timespans"), a(h0, "h0"),
-            a(rec, "rec_weight"), a(head, "head_weight"), a(head_bias, "head_bias"), a(acts, "acts"), a(gates, "gates"),
-            a(hs, "states"), *_rows_address(out, "out"), a(scratch, "scratch"))
-        ctx.meta = (mode, activation)
-        ctx.save_for_backward(ts, h0, rec, head, acts, gates, hs)
+            batch, steps, inputs, hidden, width, heads, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
+            *_mkl_pack_addresses(), a(xh, "xh"), a(bias, "bias"), a(ts, "timespans"), a(backbone, "backbone weight"),
+            a(head, "head_weight"), a(head_bias, "head_bias"), a(acts, "acts"), a(gates, "gates"),
+            *_rows_address(out, "out"), a(scratch, "scratch"))
+        ctx.meta = (mode, activation, inputs, hidden)
+        ctx.save_for_backward(ts, xh, backbone, head, acts, gates)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dhs):
-        mode, activation = ctx.meta
-        ts, h0, rec, head, acts, gates, hs = ctx.saved_tensors
+        mode, activation, inputs, hidden = ctx.meta
+        ts, xh, backbone, head, acts, gates = ctx.saved_tensors
         steps, batch, width = acts.shape
-        hidden = h0.shape[-1]
         heads = head.shape[0] // hidden
         if not (dhs.is_contiguous() or dhs.transpose(0, 1).is_contiguous()):
             dhs = dhs.contiguous()
-        # The heads' gradients are kept for about CHUNK_ROWS rows (steps x samples) at a time.
+        # The gradients of about CHUNK_ROWS rows (steps x samples) are kept at a time.
         chunk = max(1, min(steps, CHUNK_ROWS // batch))
         du = acts.new_empty(chunk, batch, heads * hidden)
-        dz = torch.empty_like(acts)
-        dh0, d_head_bias = h0.new_empty(batch, hidden), h0.new_empty(heads * hidden)
-        d_bias, d_rec, d_head = rec.new_empty(width), rec.new_empty(rec.shape), head.new_empty(head.shape)
+        dz = acts.new_empty(chunk, batch, width)
+        dx = acts.new_empty(steps, batch, inputs) if ctx.needs_input_grad[3] else None
+        dh0, d_head_bias = acts.new_empty(batch, hidden), acts.new_empty(heads * hidden)
+        d_bias, d_backbone, d_head = acts.new_empty(width), torch.empty_like(backbone), torch.empty_like(head)
         scratch = acts.new_empty(batch * width + 2 * hidden)
         a = native.address
         library().cfc_train_backward(
-            batch, steps, hidden, width, heads, chunk, MODE_IDS[mode], ACTIVATION_IDS[activation], _sgemm_address(),
-            *_rows_address(dhs, "state gradients"), a(ts, "timespans"), a(h0, "h0"), a(hs, "states"),
-            a(rec, "rec_weight"), a(head, "head_weight"), a(acts, "acts"), a(gates, "gates"), a(du, "du"),
-            a(dz, "dz"), a(d_bias, "d_bias"), a(d_rec, "d_rec"), a(d_head, "d_head"),
+            batch, steps, inputs, hidden, width, heads, chunk, MODE_IDS[mode], ACTIVATION_IDS[activation],
+            _sgemm_address(), *_rows_address(dhs, "state gradients"), a(ts, "timespans"), a(xh, "xh"),
+            a(backbone, "backbone weight"), a(head, "head_weight"), a(acts, "acts"), a(gates, "gates"), a(du, "du"),
+            a(dz, "dz"), a(dx, "dx"), a(d_bias, "d_bias"), a(d_backbone, "d_backbone"), a(d_head, "d_head"),
             a(d_head_bias, "d_head_bias"), a(dh0, "dh0"), a(scratch, "scratch"))
-        return None, None, None, dz, d_bias, None, dh0, d_rec, d_head, d_head_bias
+        return None, None, None, dx, d_backbone, d_bias, None, dh0, d_head, d_head_bias
 
 
-def cfc_scan_native(x_w: torch.Tensor, h0: list, ts: torch.Tensor, cells: list, mode: str, activation: str,
+def cfc_scan_native(x: torch.Tensor, h0: list, ts: torch.Tensor, cells: list, mode: str, activation: str,
                     batch_major: bool = False) -> list:
     """:func:`~liquidts.kernels.cfc.scan.cfc_scan` for the one cell the kernel takes (see the
-    module docstring), except that ``x_w`` (T, B, K) is the inputs' product with the backbone's
-    input weights *without* its bias: the kernel adds the bias (``cells[0].bias``) and sums its
-    gradient itself. Returns the states (T, B, H) as a one-element list; with ``batch_major`` they
-    are stored as (B, T, H), so that their transpose, which a batch-first caller reads, is
-    contiguous.
+    module docstring), except that it takes the inputs ``x`` (T, B, I) themselves, not their
+    product with the backbone's input weights: the kernel multiplies them by those weights inside
+    each step's product with the state (see ``scan.c``). Returns the states (T, B, H) as a
+    one-element list; with ``batch_major`` they are stored as (B, T, H), so that their transpose,
+    which a batch-first caller reads, is contiguous.
 
     Where every timespan is one number dt (no timespans given, or a regularly sampled series), the
     time gate's heads t_a dt + t_b are one head, (dt W_a + W_b) a + dt b_a + b_b: folded here
@@ -147,7 +150,8 @@ def cfc_scan_native(x_w: torch.Tensor, h0: list, ts: torch.Tensor, cells: list, 
         dt, hidden = span.item(), h0[0].shape[-1]
         head, head_bias = (_fold_time_heads(t, hidden, dt) for t in (head, head_bias))
         ts = None
-    return [_CfCScanC.apply(mode, activation, batch_major, x_w, w.bias, ts, h0[0], w.rec_weight, head, head_bias)]
+    backbone = torch.cat([w.in_weight, w.rec_weight], dim=1)  # (K, I + H); autograd splits its gradient
+    return [_CfCScanC.apply(mode, activation, batch_major, x, backbone, w.bias, ts, h0[0], head, head_bias)]
 
 
 def _fold_time_heads(rows: torch.Tensor, hidden: int, dt: float) -> torch.Tensor:
