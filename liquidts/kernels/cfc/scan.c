@@ -131,15 +131,14 @@ static void activate_backward(float *dz, const float *da, const float *a, int64_
         for (int64_t k = 0; k < n; k++) dz[k] = a[k] > 0.0f ? da[k] : 0.0f;
 }
 
-/* One row of the gates: ff1, ff2, s and the new state h from the heads u (biases c added here). */
+/* One row of the gates: ff1, ff2, s and the new state h from the heads u (their biases added). */
 static void gates_forward(int n, float keep1, float dt, const float *restrict u1, const float *restrict u2,
-                          const float *restrict ua, const float *restrict ub, const float *restrict c1,
-                          const float *restrict c2, const float *restrict ca, const float *restrict cb,
-                          float *restrict g1, float *restrict g2, float *restrict gs, float *restrict h)
+                          const float *restrict ua, const float *restrict ub, float *restrict g1,
+                          float *restrict g2, float *restrict gs, float *restrict h)
 {
     for (int j = 0; j < n; j++) {
-        float ff1 = stable_tanh(u1[j] + c1[j]), ff2 = stable_tanh(u2[j] + c2[j]);
-        float s = stable_sigmoid((ua[j] + ca[j]) * dt + ub[j] + cb[j]);
+        float ff1 = stable_tanh(u1[j]), ff2 = stable_tanh(u2[j]);
+        float s = stable_sigmoid(ua[j] * dt + ub[j]);
         g1[j] = ff1;
         g2[j] = ff2;
         gs[j] = s;
@@ -147,15 +146,15 @@ static void gates_forward(int n, float keep1, float dt, const float *restrict u1
     }
 }
 
-/* One row of the heads' gradients d1..db from the state's gradient (dh_out + carry) and the gates,
- * added to the head biases' gradients e1..eb. */
-static void gates_backward(int n, float keep1, float dt, const float *restrict dh_out, const float *restrict g1,
-                           const float *restrict g2, const float *restrict gs, const float *restrict carry,
-                           float *restrict d1, float *restrict d2, float *restrict da, float *restrict db,
-                           float *restrict e1, float *restrict e2, float *restrict ea, float *restrict eb)
+/* One row of the heads' gradients d1..db from the state's gradient dh and the gates, added to the
+ * head biases' gradients e1..eb. */
+static void gates_backward(int n, float keep1, float dt, const float *restrict dh_row, const float *restrict g1,
+                           const float *restrict g2, const float *restrict gs, float *restrict d1,
+                           float *restrict d2, float *restrict da, float *restrict db, float *restrict e1,
+                           float *restrict e2, float *restrict ea, float *restrict eb)
 {
     for (int j = 0; j < n; j++) {
-        float dh = dh_out[j] + carry[j], ff1 = g1[j], ff2 = g2[j], s = gs[j];
+        float dh = dh_row[j], ff1 = g1[j], ff2 = g2[j], s = gs[j];
         float ds = s * (1.0f - s) * dh * (ff2 - (1.0f - keep1) * ff1);
         d1[j] = dh * (keep1 + (1.0f - keep1) * (1.0f - s)) * (1.0f - ff1 * ff1);
         d2[j] = dh * s * (1.0f - ff2 * ff2);
@@ -197,9 +196,10 @@ void cfc_train_forward(int64_t B, int64_t T, int64_t I, int64_t H, int64_t K, in
         for (int64_t b = 0; b < B; b++) memcpy(a + b * K, bias, (size_t)K * sizeof(float));
         weight_multiply(&backbone_w, xh + t * B * L, 1.0f, a);
         activate(a, a, B * K, act);
-        weight_multiply(&head_w, a, 0.0f, u);
-        const float *restrict c1 = head_bias, *restrict c2 = head_bias + H;
-        const float *restrict ca = folded ? zeros : head_bias + 2 * H, *restrict cb = head_bias + (heads - 1) * H;
+        /* The heads' biases first, so that the product adds to them (a product into zeros costs
+         * BLAS a pass of its own over the output, and the gates three more loads an element). */
+        for (int64_t b = 0; b < B; b++) memcpy(u + b * heads * H, head_bias, (size_t)(heads * H) * sizeof(float));
+        weight_multiply(&head_w, a, 1.0f, u);
         const float keep1 = mode == NO_GATE ? 1.0f : 0.0f;  /* ff1's weight is keep1 + (1 - keep1)(1 - s) */
         for (int64_t b = 0; b < B; b++) {
             const float *restrict u1 = u + b * heads * H, *restrict u2 = u1 + H,
@@ -207,7 +207,7 @@ void cfc_train_forward(int64_t B, int64_t T, int64_t I, int64_t H, int64_t K, in
             float *restrict g1 = gates + (t * B + b) * 3 * H, *restrict g2 = g1 + H, *restrict gs = g1 + 2 * H;
             float *restrict hb = out + t * out_t + b * out_b;
             const float dt = folded ? 1.0f : ts[t * B + b];
-            gates_forward(H, keep1, dt, u1, u2, ua, ub, c1, c2, ca, cb, g1, g2, gs, hb);
+            gates_forward(H, keep1, dt, u1, u2, ua, ub, g1, g2, gs, hb);
             if (t + 1 < T)
                 memcpy(xh + ((t + 1) * B + b) * L + I, hb, (size_t)H * sizeof(float));
         }
@@ -226,11 +226,17 @@ static void gemm_accumulate_tn(sgemm_t sgemm, int m, int n, int rows, const floa
     sgemm("N", "T", &n, &m, &rows, &one, b, &n, a, &m, &one, c, &n);
 }
 
+/* dh (B,H) = the loss's gradient on one step's states, row b at from + b stride. */
+static void state_gradients(float *dh, const float *from, int64_t stride, int64_t B, int64_t H)
+{
+    for (int64_t b = 0; b < B; b++) memcpy(dh + b * H, from + b * stride, (size_t)H * sizeof(float));
+}
+
 /* dhs: the loss's gradient on each output state, step t of sample b at dhs + t dhs_t + b dhs_b;
  * xh, acts and gates from the forward; the rest as in the forward. Writes the gradients d_bias
  * (K), d_backbone (K,I+H), d_head (GH,K), d_head_bias (GH), dx (T,B,I) the inputs' gradient (not
- * where dx is NULL), and carry (B,H): on return the gradient of the state before the first step.
- * The gradients of `chunk` steps at a time, the heads' in du (chunk,B,GH) and the backbone
+ * where dx is NULL), and dh (B,H): the whole gradient reaching the states of the step being worked
+ * on, on return the gradient of the state before the first step. The gradients of `chunk` steps at a time, the heads' in du (chunk,B,GH) and the backbone
  * pre-activation's in dz (chunk,B,K), are summed into the weight gradients (and multiplied into
  * dx) while they are still in cache, instead of being written out for all T steps and read back.
  * da (B K + 2H) is scratch. */
@@ -238,7 +244,7 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t I, int64_t H, int64_t K, i
                         int mode, int act, void *sgemm_ptr, const float *dhs, int64_t dhs_t, int64_t dhs_b,
                         const float *ts, const float *xh, const float *backbone, const float *head,
                         const float *acts, const float *gates, float *du, float *dz, float *dx, float *d_bias,
-                        float *d_backbone, float *d_head, float *d_head_bias, float *carry, float *da)
+                        float *d_backbone, float *d_head, float *d_head_bias, float *dh, float *da)
 {
     const unsigned int fp_env = flush_denormals();
     sgemm_t sgemm = (sgemm_t)sgemm_ptr;
@@ -248,7 +254,7 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t I, int64_t H, int64_t K, i
     /* Folded: the t_a head's gradient and bias gradient go to a row that is thrown away. */
     float *discard = da + B * K;
     const float keep1 = mode == NO_GATE ? 1.0f : 0.0f;
-    memset(carry, 0, (size_t)(B * H) * sizeof(float));
+    state_gradients(dh, dhs + (T - 1) * dhs_t, dhs_b, B, H);
     memset(d_head_bias, 0, (size_t)(heads * H) * sizeof(float));
     memset(d_bias, 0, (size_t)K * sizeof(float));
     memset(d_backbone, 0, (size_t)(K * L) * sizeof(float));
@@ -258,12 +264,10 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t I, int64_t H, int64_t K, i
         float *du_t = du + (t - first) * B * heads * H, *dz_t = dz + (t - first) * B * K;
         for (int64_t b = 0; b < B; b++) {
             const float *restrict g1 = gates + (t * B + b) * 3 * H, *restrict g2 = g1 + H, *restrict gs = g1 + 2 * H;
-            const float *restrict dh_out = dhs + t * dhs_t + b * dhs_b;
             float *restrict d1 = du_t + b * heads * H, *restrict d2 = d1 + H,
                   *restrict da_ = folded ? discard : d1 + 2 * H, *restrict db = d1 + (heads - 1) * H;
-            float *restrict cb = carry + b * H;
             const float dt = folded ? 1.0f : ts[t * B + b];
-            gates_backward(H, keep1, dt, dh_out, g1, g2, gs, cb, d1, d2, da_, db, d_head_bias, d_head_bias + H,
+            gates_backward(H, keep1, dt, dh + b * H, g1, g2, gs, d1, d2, da_, db, d_head_bias, d_head_bias + H,
                            folded ? discard + H : d_head_bias + 2 * H, d_head_bias + (heads - 1) * H);
         }
         gemm(sgemm, b_, k_, g_, du_t, head, k_, 0.0f, da);
@@ -272,7 +276,10 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t I, int64_t H, int64_t K, i
             const float *restrict dzb = dz_t + b * K;
             for (int64_t k = 0; k < K; k++) d_bias[k] += dzb[k];
         }
-        gemm(sgemm, b_, h_, k_, dz_t, backbone + I, l_, 0.0f, carry); /* times W_rec */
+        /* The gradient reaching the state before step t: the loss's on it, plus dz_t W_rec. */
+        if (t > 0)
+            state_gradients(dh, dhs + (t - 1) * dhs_t, dhs_b, B, H);
+        gemm(sgemm, b_, h_, k_, dz_t, backbone + I, l_, t > 0 ? 1.0f : 0.0f, dh);
         if (t == first) {
             const int64_t last = first + chunk - 1 < T - 1 ? first + chunk - 1 : T - 1;
             const int rows = (int)((last - first + 1) * B);
