@@ -226,6 +226,12 @@ static void gemm_accumulate_tn(sgemm_t sgemm, int m, int n, int rows, const floa
     sgemm("N", "T", &n, &m, &rows, &one, b, &n, a, &m, &one, c, &n);
 }
 
+/* Asks for n floats from p to be brought into the cache ahead of their use, a 64-byte line at a time. */
+static void prefetch(const float *p, int64_t n)
+{
+    for (int64_t k = 0; k < n; k += 16) __builtin_prefetch(p + k, 0, 2);
+}
+
 /* dh (B,H) = the loss's gradient on one step's states, row b at from + b stride. */
 static void state_gradients(float *dh, const float *from, int64_t stride, int64_t B, int64_t H)
 {
@@ -266,6 +272,10 @@ void cfc_train_backward(int64_t B, int64_t T, int64_t I, int64_t H, int64_t K, i
             const float *restrict g1 = gates + (t * B + b) * 3 * H, *restrict g2 = g1 + H, *restrict gs = g1 + 2 * H;
             float *restrict d1 = du_t + b * heads * H, *restrict d2 = d1 + H,
                   *restrict da_ = folded ? discard : d1 + 2 * H, *restrict db = d1 + (heads - 1) * H;
+            if (t > 0) { /* the next step's rows, read from memory otherwise (the forward wrote them long ago) */
+                prefetch(gates + ((t - 1) * B + b) * 3 * H, 3 * H);
+                prefetch(acts + ((t - 1) * B + b) * K, K);
+            }
             const float dt = folded ? 1.0f : ts[t * B + b];
             gates_backward(H, keep1, dt, dh + b * H, g1, g2, gs, d1, d2, da_, db, d_head_bias, d_head_bias + H,
                            folded ? discard + H : d_head_bias + 2 * H, d_head_bias + (heads - 1) * H);
