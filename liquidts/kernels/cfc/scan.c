@@ -32,11 +32,12 @@
  * NULL. A quarter less work in the heads' products forward and backward; autograd hands the folded
  * head's gradient to both time heads.
  *
- * The bias is added, and its gradient summed, here rather than by PyTorch: a product with a
- * broadcast bias first copies the bias into every row of its output, and the bias's gradient is
- * a separate pass over all T*B rows of dz; both cost more than the step loop's own additions. The
- * states are handed out, and their gradients read, in the caller's layout (time- or batch-major,
- * as strides), so neither needs a transposed copy.
+ * Every product adds to what its output already holds: the biases, copied into the rows first,
+ * or the loss's gradient on the states; a product into zeros costs BLAS a pass of its own over
+ * the output. The backbone bias's gradient is summed from each step's dz while it is in cache,
+ * not in a pass over all T*B rows after the loop. The states are handed out, and their gradients
+ * read, in the caller's layout (time- or batch-major, as strides), so neither needs a transposed
+ * copy.
  * Mode and activation ids come from variants.py (a test checks the enums).
  */
 #include <math.h>
@@ -242,10 +243,10 @@ static void state_gradients(float *dh, const float *from, int64_t stride, int64_
  * xh, acts and gates from the forward; the rest as in the forward. Writes the gradients d_bias
  * (K), d_backbone (K,I+H), d_head (GH,K), d_head_bias (GH), dx (T,B,I) the inputs' gradient (not
  * where dx is NULL), and dh (B,H): the whole gradient reaching the states of the step being worked
- * on, on return the gradient of the state before the first step. The gradients of `chunk` steps at a time, the heads' in du (chunk,B,GH) and the backbone
- * pre-activation's in dz (chunk,B,K), are summed into the weight gradients (and multiplied into
- * dx) while they are still in cache, instead of being written out for all T steps and read back.
- * da (B K + 2H) is scratch. */
+ * on, on return the gradient of the state before the first step. The gradients of `chunk` steps
+ * at a time, the heads' in du (chunk,B,GH) and the backbone pre-activation's in dz (chunk,B,K),
+ * are summed into the weight gradients (and multiplied into dx) while they are still in cache,
+ * instead of being written out for all T steps and read back. da (B K + 2H) is scratch. */
 void cfc_train_backward(int64_t B, int64_t T, int64_t I, int64_t H, int64_t K, int64_t heads, int64_t chunk,
                         int mode, int act, void *sgemm_ptr, const float *dhs, int64_t dhs_t, int64_t dhs_b,
                         const float *ts, const float *xh, const float *backbone, const float *head,
